@@ -1,0 +1,169 @@
+"""The command line: each command parses, calls one library function, prints.
+
+Heavy imports (numba, pandas, the engine) happen inside the commands, so ``costcalc --help`` is
+instant. Every user mistake ends as one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import CostcalcError, UsageError
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def _parse_sets(items) -> dict:
+    import yaml
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--set '{item}' is not name=value (for example --set alpha=0.5)")
+        name, text = item.split("=", 1)
+        name = name.strip()
+        if not name:
+            raise UsageError(f"--set '{item}' has no parameter name")
+        try:
+            out[name] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            out[name] = text
+    return out
+
+
+def _emit(text: str):
+    click.echo(text)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                             show_default=True, help="Output format.")
+set_option = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                          help="Override a spec parameter (repeatable), e.g. --set alpha=0.5.")
+input_option = click.option("--input", "input_shape", metavar="CxHxW",
+                            help="Override the input shape, e.g. 3x160x160.")
+batch_option = click.option("--batch", type=int, default=1, show_default=True,
+                            help="Batch size: multiplies MACs, FLOPs and activations.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="costcalc")
+def cli():
+    """Exact MAC, FLOP and parameter counts for convolutional networks and blocks.
+
+    A MAC is one multiply-accumulate; FLOPs = 2 x MACs + other ops; params count weights,
+    biases and batch-norm statistics. `costcalc ops` states every rule.
+    """
+
+
+@cli.command("list")
+@format_option
+def list_cmd(fmt):
+    """List the available specs."""
+    from .catalog import spec_list
+    from .render import dumps, table
+    rows = spec_list()
+    if fmt == "json":
+        _emit(dumps(rows))
+        return
+    _emit(table(["spec", "title", "input", "parameters"],
+                [[r["spec"], r["title"], r["input"], r["parameters"]] for r in rows], fmt))
+
+
+@cli.command()
+@click.argument("name")
+@set_option
+@input_option
+@batch_option
+@format_option
+def summary(name, sets, input_shape, batch, fmt):
+    """Per-layer table of a spec (like Keras model.summary()): shapes, params, MACs, FLOPs."""
+    from .analysis import summarize
+    from .render import render_summary
+    _emit(render_summary(summarize(name, _parse_sets(sets), input_shape, batch), fmt))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@set_option
+@input_option
+@batch_option
+@click.option("--depth", type=int, default=None,
+              help="Group the breakdown by the first N parts of each layer's name path.")
+@format_option
+def compare(names, sets, input_shape, batch, depth, fmt):
+    """Totals of several specs side by side, ratios to the first, and a per-layer breakdown."""
+    from .analysis import compare as run
+    from .render import render_compare
+    _emit(render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt))
+
+
+@cli.command()
+@format_option
+def ops(fmt):
+    """Every op with its attributes and counting formulas, and the conventions."""
+    from .render import render_ops
+    _emit(render_ops(fmt))
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@format_option
+@click.option("--failures", is_flag=True, help="Show only rows that fail.")
+def verify(names, fmt, failures):
+    """Check specs' expected values against published numbers (exit 1 if any fails)."""
+    from .render import dumps, table
+    from .verify import FAIL, verify as run
+    rows = run(names)
+    shown = [r for r in rows if r["status"] == FAIL] if failures else rows
+    if fmt == "json":
+        _emit(dumps(shown))
+    else:
+        keys = ["spec", "quantity", "setting", "expected", "computed", "difference", "tolerance",
+                "status", "source"]
+        _emit(table(keys, [[_plain(r[k]) for k in keys] for r in shown], fmt))
+        failed = sum(r["status"] == FAIL for r in rows)
+        disagree = sum(r["status"] == "source disagrees" for r in rows)
+        _emit(f"\n{len(rows)} checks: {len(rows) - failed - disagree} pass, {disagree} source "
+              f"disagrees (shown with the exact value), {failed} fail")
+        for r in rows:
+            if r["status"] == FAIL and r["note"]:
+                _emit(f"  {r['spec']} {r['quantity']}: {r['note']}")
+    if any(r["status"] == FAIL for r in rows):
+        sys.exit(1)
+
+
+def _plain(v):
+    if isinstance(v, float) and v == int(v) and abs(v) < 2**63:
+        return int(v)
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, list):
+        return "x".join(map(str, v))
+    return v
+
+
+def main(argv=None):
+    try:
+        cli.main(args=argv, prog_name="costcalc", standalone_mode=False)
+    except CostcalcError as exc:
+        click.echo(f"costcalc: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("costcalc: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("COSTCALC_DEBUG"):
+            raise
+        click.echo(f"costcalc: internal error: {type(exc).__name__}: {exc} (set COSTCALC_DEBUG=1 "
+                   "for the traceback, and please report it)", err=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Turn results into text: aligned tables, GitHub markdown, CSV or JSON.
+
+Tables show exact integers with thousands separators (numbers are the product), with a short
+human form (``120.4 M``) only in the totals lines.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def human(n, unit="") -> str:
+    """120422400 -> '120.42 M'."""
+    n = float(n)
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def human_bytes(n) -> str:
+    n = float(n)
+    for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {suffix}"
+    return f"{int(n)} B"
+
+
+def shape_text(shape) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def _cell(v, fmt):
+    if isinstance(v, bool) or v is None:
+        return ("-" if fmt in ("table", "markdown") else "") if v is None else str(v)
+    if isinstance(v, int) and fmt in ("table", "markdown"):
+        return f"{v:,}"
+    return v
+
+
+def table(headers, rows, fmt="table") -> str:
+    """Render rows (lists) under headers in one of table / markdown / csv."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+        return buf.getvalue().rstrip("\n")
+    from tabulate import tabulate
+    cells = [[_cell(v, fmt) for v in row] for row in rows]
+    align = []
+    for k in range(len(headers)):
+        numeric = any(isinstance(row[k], (int, float)) and not isinstance(row[k], bool)
+                      for row in rows if k < len(row))
+        align.append("right" if numeric else "left")
+    return tabulate(cells, headers=headers, tablefmt="github" if fmt == "markdown" else "simple",
+                    disable_numparse=True, colalign=align)
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)
+
+
+# ----------------------------------------------------------------------------- summary
+def summary_dict(s) -> dict:
+    return {
+        "spec": s.id,
+        "title": s.spec.title,
+        "source": s.spec.source,
+        "file": str(s.spec.path) if s.spec.path else None,
+        "params_set": s.model.params,
+        "input_shape": list(s.input_shape),
+        "output_shape": list(s.output_shape),
+        "batch": s.batch,
+        "conventions": "MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops; "
+                       "params include biases and batch-norm statistics (see `costcalc ops`)",
+        "totals": dict(s.totals),
+        "layers": [{
+            "name": r.name, "op": r.op, "inputs": r.inputs, "output_shape": list(r.output_shape),
+            "params": r.params, "trainable_params": r.trainable_params, "macs": r.macs,
+            "flops": r.flops, "other_ops": r.other_ops, "activations": r.activations,
+            "line": r.line,
+        } for r in s.layers],
+    }
+
+
+def totals_lines(s) -> list[str]:
+    t = s.totals
+    batch = f", batch {s.batch}" if s.batch != 1 else ""
+    return [
+        f"Input {shape_text(s.input_shape)} -> output {shape_text(s.output_shape)}{batch}; "
+        f"{t['layers']:,} layers",
+        f"Total params: {t['params']:,} ({human(t['params'])})  trainable: "
+        f"{t['trainable_params']:,}  non-trainable: {t['non_trainable_params']:,}",
+        f"MACs: {t['macs']:,} ({human(t['macs'])})  FLOPs: {t['flops']:,} ({human(t['flops'])}) "
+        f"= 2 x MACs + {t['other_ops']:,} other ops",
+        f"Activations: {t['activations']:,}  peak alive: {t['peak_activations']:,} elements = "
+        f"{human_bytes(t['peak_activation_bytes'])} (float32)",
+    ]
+
+
+def render_summary(s, fmt="table") -> str:
+    if fmt == "json":
+        return dumps(summary_dict(s))
+    chained = all(r.inputs == [prev.name] for prev, r in zip(
+        [type("P", (), {"name": "input"})] + s.layers, s.layers))
+    headers = ["layer", "op", "output (CxHxW)", "params", "MACs", "FLOPs", "activations"]
+    if not chained:
+        headers.insert(2, "inputs")
+    rows = []
+    for r in s.layers:
+        row = [r.name, r.op, shape_text(r.output_shape), r.params, r.macs, r.flops, r.activations]
+        if not chained:
+            row.insert(2, ", ".join(r.inputs))
+        rows.append(row)
+    if fmt == "csv":
+        total = ["TOTAL", "", shape_text(s.output_shape), s.totals["params"], s.totals["macs"],
+                 s.totals["flops"], s.totals["activations"]]
+        if not chained:
+            total.insert(2, "")
+        return table(headers, rows + [total], "csv")
+    title = f"{s.id}: {s.spec.title}"
+    out = [f"## {title}" if fmt == "markdown" else title, ""]
+    out.append(table(headers, rows, fmt))
+    out.append("")
+    lines = totals_lines(s)
+    out.extend(f"- {line}" for line in lines) if fmt == "markdown" else out.extend(lines)
+    out.append("")
+    out.append("MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops; params include "
+               "biases and batch-norm statistics. Rules: `costcalc ops`.")
+    src = source_text(s.spec.source)
+    if src:
+        out.append(f"Source: {src}")
+    return "\n".join(out)
+
+
+def source_text(source) -> str:
+    if isinstance(source, dict):
+        return "; ".join(f"{k}: {v}" for k, v in source.items())
+    return str(source or "")
+
+
+# ----------------------------------------------------------------------------- compare
+def ratio_text(this, first) -> str:
+    if first == 0 and this == 0:
+        return "="
+    if first == 0:
+        return "n/a"
+    r = this / first
+    if this == first:
+        return "1.00x"
+    if this < first:
+        return f"{r:.4f} ({first / this:.2f}x fewer)" if this else "0 (none)"
+    return f"{r:.4f} ({r:.2f}x more)"
+
+
+def compare_dict(result) -> dict:
+    sums = result["summaries"]
+    first = sums[0]
+    out = {"specs": [], "breakdown": []}
+    for s in sums:
+        d = {"spec": s.id, "input_shape": list(s.input_shape),
+             "output_shape": list(s.output_shape), "totals": dict(s.totals)}
+        d["ratio_to_first"] = {q: (s.totals[q] / first.totals[q] if first.totals[q] else None)
+                               for q in ("params", "macs", "flops", "activations")}
+        out["specs"].append(d)
+    ids = [s.id for s in sums]
+    for key, e in result["breakdown"].items():
+        out["breakdown"].append({"layer": key, **{
+            sid: ({"macs": e["macs"][k], "params": e["params"][k],
+                   "output_shape": list(e["shape"][k])} if e["present"][k] else None)
+            for k, sid in enumerate(ids)}})
+    return out
+
+
+def render_compare(result, fmt="table") -> str:
+    if fmt == "json":
+        return dumps(compare_dict(result))
+    sums = result["summaries"]
+    first = sums[0]
+    headers = ["spec", "input", "output", "params", "MACs", "FLOPs", "activations",
+               f"MACs vs {first.id}", f"params vs {first.id}"]
+    rows = [[s.id, shape_text(s.input_shape), shape_text(s.output_shape), s.totals["params"],
+             s.totals["macs"], s.totals["flops"], s.totals["activations"],
+             ratio_text(s.totals["macs"], first.totals["macs"]),
+             ratio_text(s.totals["params"], first.totals["params"])] for s in sums]
+    ids = [s.id for s in sums]
+    b_headers = ["layer"] + [f"{sid} MACs" for sid in ids] + [f"{sid} params" for sid in ids]
+    b_rows = []
+    for key, e in result["breakdown"].items():
+        b_rows.append([key] + [e["macs"][k] if e["present"][k] else None for k in range(len(ids))]
+                      + [e["params"][k] if e["present"][k] else None for k in range(len(ids))])
+    if fmt == "csv":
+        return table(headers, rows, "csv") + "\n\n" + table(b_headers, b_rows, "csv")
+    h = "### " if fmt == "markdown" else ""
+    out = [f"{h}Totals (ratios to {first.id})", "", table(headers, rows, fmt), "",
+           f"{h}Per layer, aligned by name (- : the spec has no such layer)", "",
+           table(b_headers, b_rows, fmt), "",
+           "MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops. Rules: `costcalc ops`."]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- ops
+def render_ops(fmt="table") -> str:
+    from . import ops
+    entries = []
+    for op in ops.OPS[1:]:
+        attrs = []
+        for at in op.attrs:
+            d = "required" if at.required else f"default {at.default!r}"
+            attrs.append(f"{at.name} ({at.kind}, {d})")
+        f = op.formulas
+        entries.append({"op": op.name, "summary": op.summary, "attributes": attrs,
+                        "inputs": (f"{op.min_inputs}" if op.min_inputs == op.max_inputs
+                                   else f"{op.min_inputs}+"),
+                        "output": f.get("output", ""), "params": f.get("params", "0"),
+                        "trainable": f.get("trainable", "= params"), "macs": f.get("MACs", "0"),
+                        "other_ops": f.get("other ops", "0")})
+    if fmt == "json":
+        return dumps({"conventions": ops.CONVENTIONS, "ops": entries})
+    if fmt == "csv":
+        return table(list(entries[0]), [[e[k] if not isinstance(e[k], list) else "; ".join(e[k])
+                                          for k in e] for e in entries], "csv")
+    out = [ops.CONVENTIONS]
+    if fmt == "markdown":
+        out = ["```text", ops.CONVENTIONS.rstrip(), "```", ""]
+        rows = [[f"`{e['op']}`", e["summary"], "<br>".join(e["attributes"]) or "-", e["output"],
+                 e["params"], e["macs"], e["other_ops"]] for e in entries]
+        out.append(table(["op", "what", "attributes", "output", "params", "MACs", "other ops"],
+                         rows, "markdown"))
+        return "\n".join(out)
+    for e in entries:
+        out.append(f"{e['op']}: {e['summary']}  (inputs: {e['inputs']})")
+        if e["attributes"]:
+            out.append(f"    attributes: {', '.join(e['attributes'])}")
+        out.append(f"    output:     {e['output']}")
+        out.append(f"    params:     {e['params']}" + (f"   trainable: {e['trainable']}"
+                                                      if e["trainable"] != "= params" else ""))
+        out.append(f"    MACs:       {e['macs']}")
+        out.append(f"    other ops:  {e['other_ops']}")
+        out.append("")
+    return "\n".join(out).rstrip()

@@ -1,0 +1,104 @@
+"""``costcalc verify``: every spec's expected values against the computed ones.
+
+Each expectation names its quantity, the published value, its source and a tolerance (exact for
+printed integers, relative for rounded figures). Known-wrong published figures carry
+``status: source-disagrees``: they are shown with the exact value and pass only while they still
+disagree (if they ever agree, the spec or the entry is wrong and verify fails).
+"""
+from __future__ import annotations
+
+from .analysis import analyze_model
+from .errors import CostcalcError, UsageError
+from .spec import available, load
+
+PASS, FAIL, DISAGREES = "pass", "FAIL", "source disagrees"
+
+
+def _in_scope(name: str, scope: str, seps) -> bool:
+    if name == scope:
+        return True
+    return any(name.startswith(scope + sep) for sep in seps)
+
+
+def measure(summary, quantity: str, scope=None):
+    """The computed value of ``quantity`` (optionally only over layers in ``scope``)."""
+    if quantity == "output_shape":
+        if scope:
+            rows = [r for r in summary.layers if r.name == scope]
+            if not rows:
+                raise UsageError(f"no layer named '{scope}'")
+            return list(rows[-1].output_shape)
+        return list(summary.output_shape)
+    if scope is None:
+        if quantity == "mac_share":
+            return 100.0
+        return summary.totals[quantity]
+    seps = ("/", summary.spec.sep)
+    if isinstance(scope, str) and scope.startswith("op:"):
+        wanted = set(scope[3:].split("|"))
+        rows = [r for r in summary.layers if r.op in wanted]
+    else:
+        rows = [r for r in summary.layers if _in_scope(r.name, str(scope), seps)]
+    if not rows:
+        raise UsageError(f"scope '{scope}' matches no layer")
+    if quantity == "mac_share":
+        return 100.0 * sum(r.macs for r in rows) / summary.totals["macs"]
+    if quantity == "layers":
+        return len(rows)
+    if quantity == "non_trainable_params":
+        return sum(r.params - r.trainable_params for r in rows)
+    key = {"params": "params", "trainable_params": "trainable_params", "macs": "macs",
+           "flops": "flops", "other_ops": "other_ops", "activations": "activations"}.get(quantity)
+    if key is None:
+        raise UsageError(f"quantity '{quantity}' cannot be scoped")
+    return sum(getattr(r, key) for r in rows)
+
+
+def _matches(expected, computed, tol) -> tuple[bool, object]:
+    if isinstance(expected, list) or isinstance(computed, list):
+        return list(expected) == list(computed), ("" if list(expected) == list(computed)
+                                                  else "shape differs")
+    diff = computed - expected
+    if tol == 0:
+        return diff == 0, diff
+    return abs(diff) <= tol * abs(expected) + 1e-12, diff
+
+
+def verify_spec(spec) -> list[dict]:
+    rows = []
+    built: dict = {}
+    for e in spec.expectations:
+        key = (tuple(sorted(e.overrides.items())), e.input, e.batch)
+        row = {"spec": spec.id, "quantity": e.quantity + (f" [{e.scope}]" if e.scope else ""),
+               "setting": ", ".join(f"{k}={v}" for k, v in e.overrides.items())
+               + (f" input={'x'.join(map(str, e.input))}" if e.input else ""),
+               "expected": e.value, "computed": None, "difference": None,
+               "tolerance": "exact" if e.tolerance == 0 else f"{e.tolerance:.2%}",
+               "source": e.source, "note": e.note, "line": e.line, "status": FAIL}
+        try:
+            if key not in built:
+                built[key] = analyze_model(spec.build(e.overrides, e.input), e.batch)
+            computed = measure(built[key], e.quantity, e.scope)
+        except CostcalcError as exc:
+            row["note"] = f"error: {exc}"
+            rows.append(row)
+            continue
+        ok, diff = _matches(e.value, computed, e.tolerance)
+        row["computed"], row["difference"] = computed, diff
+        if e.status == "source-disagrees":
+            row["status"] = DISAGREES if not ok else FAIL
+            if ok:
+                row["note"] = ("marked source-disagrees but agrees: check the spec or the entry. "
+                               + row["note"])
+        else:
+            row["status"] = PASS if ok else FAIL
+        rows.append(row)
+    return rows
+
+
+def verify(names=None) -> list[dict]:
+    names = list(names) if names else sorted(available())
+    rows = []
+    for name in names:
+        rows.extend(verify_spec(load(name)))
+    return rows
