@@ -16,8 +16,8 @@ from .errors import SpecError, UsageError
 from .expr import ExprError, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
-TOP_KEYS = ("name", "title", "description", "source", "params", "input", "naming", "blocks",
-            "layers", "expect", "notes")
+TOP_KEYS = ("name", "title", "description", "source", "params", "require", "input", "naming",
+            "blocks", "layers", "expect", "notes")
 ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "first", "trainable")
 BLOCK_KEYS = ("args", "layers", "output", "doc")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
@@ -263,6 +263,26 @@ class Spec:
             params[name] = value
         return params
 
+    def _check_requirements(self, params):
+        """`require:` entries ({check: expr, message: text}) guard parameter values."""
+        items = self.data.get("require") or []
+        if not isinstance(items, list):
+            raise _err(self, self.data.key_line("require"), "'require' must be a list of "
+                       "{check: expression, message: text}")
+        for k, item in enumerate(items):
+            line = items.item_line(k) if isinstance(items, LList) else None
+            if not isinstance(item, dict) or "check" not in item:
+                raise _err(self, line, "each 'require' entry needs 'check' (an expression) and "
+                           "'message'")
+            try:
+                ok = substitute("${" + str(item["check"]) + "}", params)
+            except ExprError as exc:
+                raise _err(self, line, f"require: {exc}") from None
+            if not ok:
+                shown = ", ".join(f"{n}={v}" for n, v in params.items())
+                raise _err(self, line, f"parameters {shown} fail the check "
+                           f"'{item['check']}': {item.get('message', 'not allowed')}")
+
     # ------------------------------------------------------------------ expansion
     def build(self, overrides: dict | None = None, input_shape=None) -> Model:
         params = self.resolve_params(overrides)
@@ -277,6 +297,7 @@ class Spec:
         if not isinstance(shape, list) or len(shape) != 3 or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
             raise _err(self, line, f"input must be [C, H, W] of positive integers, got {shape!r}")
+        self._check_requirements(params)
         exp = _Expander(self, params)
         exp.run()
         return Model(self, params, tuple(shape), exp.layers, line)
