@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/costcalc compare inception-naive inception-bottleneck
+	@$(VENV)/bin/costcalc compare inception-naive inception-bottleneck
 
 test: $(STAMP)
 	$(PY) -m pytest -q

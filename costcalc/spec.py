@@ -254,9 +254,11 @@ class Spec:
             if name not in self.defaults:
                 known = ", ".join(self.defaults) or "none"
                 hint = ops.closest(name, self.defaults)
-                raise UsageError(f"{self.id}: unknown parameter '{name}'"
+                raise UsageError(f"unknown parameter '{name}'"
                                  + (f"; did you mean '{hint}'?" if hint else "")
-                                 + f" (parameters of this spec: {known})")
+                                 + f" (parameters of this spec: {known})", self.path,
+                                 self.data.key_line("params") if "params" in self.data
+                                 else self.data.line)
             value = _typed_like(self.defaults[name], value, name, self,
                                 self.defaults.key_line(name) if isinstance(self.defaults, LDict)
                                 else None)
