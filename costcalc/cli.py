@@ -98,6 +98,44 @@ def compare(names, sets, input_shape, batch, depth, fmt):
     _emit(render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt))
 
 
+@cli.command("run")
+@click.argument("name")
+@set_option
+@input_option
+@batch_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and input.")
+@click.option("--dtype", default="float32", show_default=True, help="float32 or float64.")
+@click.option("--count", "counting", is_flag=True,
+              help="Counting mode: loop kernels count every multiply they execute.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@format_option
+def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt):
+    """Run a spec's forward pass on real tensors: time, GFLOP/s, executed MACs per layer."""
+    from .execute import run
+    from .render import render_run
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = None
+
+    def tick(i, n, layer):
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=n, label="forward", file=sys.stderr,
+                                    item_show_func=lambda x: x)
+            bar.__enter__()
+        bar.update(1, layer)
+
+    try:
+        result = run(name, _parse_sets(sets), input_shape, batch, seed, dtype, counting,
+                     tick if show else None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    _emit(render_run(result, fmt))
+    if counting and any(r.executed_macs != r.macs for r in result.layers):
+        sys.exit(1)
+
+
 @cli.command()
 @format_option
 def ops(fmt):

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 from numba import njit
+
+from . import kernels
 
 # Width of a layer's attribute vector: slots 0..15 belong to the op; 16 is the engine's
 # (1 = frozen layer: its parameters count as non-trainable).
@@ -238,6 +241,7 @@ class Op:
     max_inputs = 1
     formulas: dict = {}
     code = -1
+    has_kernel = False      # stores a weight kernel (conv, dense): counted by `weights`
 
     @classmethod
     def attr(cls, name):
@@ -263,6 +267,30 @@ class Op:
     def encode(cls, values: dict, a):
         for at in cls.attrs:
             at.encode(values[at.name], a)
+
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        """The stored arrays as (role, shape); their sizes add up to the params rule."""
+        return []
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        """Numeric pass on NCHW batches: (output, multiplies executed in counting mode)."""
+        raise NotImplementedError
+
+
+def _padded(x, a, value=0.0):
+    """Pad a batch for the window layout of window_hw(); returns (padded, H_out, W_out)."""
+    h, w = x.shape[2], x.shape[3]
+    ho, pt, pb = window(h, a[1], a[3], a[10], a[5], a[6], a[7], a[14])
+    wo, pl, pr = window(w, a[2], a[4], a[11], a[5], a[8], a[9], a[14])
+    return kernels.pad_hw(x, pt, pb, pl, pr, value), ho, wo
+
+
+def _bias(y, ws, has_bias):
+    if has_bias:
+        y += ws[-1].reshape(1, -1, 1, 1)
+    return y
 
 
 def register(cls):
@@ -321,6 +349,7 @@ class Input(Op):
 # ----------------------------------------------------------------------------- convolutions
 @register
 class Conv2D(Op):
+    has_kernel = True
     name = "conv2d"
     summary = "2-D convolution (groups > 1: grouped; groups = C_in = filters: depthwise)"
     attrs = (Attr("filters", "int", slot=0, doc="output channels C_out"),) + _window_attrs() + (
@@ -356,9 +385,26 @@ class Conv2D(Op):
         params = cadd(cmul(per_output, c), bias)
         return params, params, cmul(outputs, per_output), a[13] * outputs
 
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        kh, kw = attrs["kernel"]
+        f = attrs["filters"]
+        out = [("kernel", (f, in_shapes[0][0] // attrs["groups"], kh, kw))]
+        return out + ([("bias", (f,))] if attrs["bias"] else [])
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        xp, ho, wo = _padded(xs[0], a)
+        if counting:
+            y, n = kernels.conv2d_direct(xp, ws[0], a[3], a[4], a[10], a[11], a[12], ho, wo)
+        else:
+            y, n = kernels.conv2d_gemm(xp, ws[0], a[3], a[4], a[10], a[11], a[12], ho, wo), 0
+        return _bias(y, ws, a[13]), n
+
 
 @register
 class DepthwiseConv2D(Op):
+    has_kernel = True
     name = "depthwise_conv2d"
     summary = "depthwise convolution: each input channel filtered on its own (Keras DepthwiseConv2D)"
     attrs = (Attr("depth_multiplier", "int", 1, slot=0, doc="filters per input channel"),) + \
@@ -390,9 +436,25 @@ class DepthwiseConv2D(Op):
         params = cadd(cmul(per_output, c), a[13] * c)
         return params, params, cmul(outputs, per_output), a[13] * outputs
 
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        kh, kw = attrs["kernel"]
+        c = in_shapes[0][0] * attrs["depth_multiplier"]
+        return [("kernel", (c, 1, kh, kw))] + ([("bias", (c,))] if attrs["bias"] else [])
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        xp, ho, wo = _padded(xs[0], a)
+        if counting:
+            y, n = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
+        else:
+            y, n = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo), 0
+        return _bias(y, ws, a[13]), n
+
 
 @register
 class SeparableConv2D(Op):
+    has_kernel = True
     name = "separable_conv2d"
     summary = "depthwise then 1x1 pointwise convolution in one layer (Keras SeparableConv2D)"
     attrs = (Attr("filters", "int", slot=0, doc="output channels of the pointwise step"),) + \
@@ -426,9 +488,28 @@ class SeparableConv2D(Op):
         params = cadd(cadd(cmul3(a[1], a[2], mid), cmul(mid, c)), a[13] * c)
         return params, params, cadd(depthwise, pointwise), a[13] * cmul(hw, c)
 
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        kh, kw = attrs["kernel"]
+        mid = in_shapes[0][0] * attrs["depth_multiplier"]
+        f = attrs["filters"]
+        return [("kernel", (mid, 1, kh, kw)), ("kernel", (f, mid, 1, 1))] + (
+            [("bias", (f,))] if attrs["bias"] else [])
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        xp, ho, wo = _padded(xs[0], a)
+        if counting:
+            mid, n1 = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
+            y, n2 = kernels.conv2d_direct(mid, ws[1], 1, 1, 1, 1, 1, ho, wo)
+            return _bias(y, ws, a[13]), n1 + n2
+        mid = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
+        return _bias(kernels.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo), ws, a[13]), 0
+
 
 @register
 class Dense(Op):
+    has_kernel = True
     name = "dense"
     summary = "fully connected layer on a flat (C x 1 x 1) input"
     attrs = (Attr("units", "int", slot=0, doc="outputs"),
@@ -454,6 +535,20 @@ class Dense(Op):
         params = cadd(macs, a[13] * c)
         return params, params, macs, a[13] * c
 
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        u = attrs["units"]
+        return [("kernel", (u, in_shapes[0][0]))] + ([("bias", (u,))] if attrs["bias"] else [])
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        x = xs[0].reshape(xs[0].shape[0], -1)
+        if counting:
+            y, n = kernels.dense_direct(x, ws[0])
+        else:
+            y, n = x @ ws[0].T, 0
+        return _bias(y.reshape(y.shape[0], -1, 1, 1), ws, a[13]), n
+
 
 # ----------------------------------------------------------------------------- pooling
 class _Pool(Op):
@@ -476,6 +571,15 @@ class _Pool(Op):
         if ho <= 0 or wo <= 0:
             return E_WINDOW, 0, 0, 0
         return E_OK, c, ho, wo
+
+    @classmethod
+    def forward(cls, xs, ws, a, attrs, counting):
+        x = xs[0]
+        h, w = x.shape[2], x.shape[3]
+        ho, pt, _ = window(h, a[1], a[3], a[10], a[5], a[6], a[7], a[14])
+        wo, pl, _ = window(w, a[2], a[4], a[11], a[5], a[8], a[9], a[14])
+        return kernels.pool2d(x, a[1], a[2], a[3], a[4], a[10], a[11], pt, pl, ho, wo,
+                              cls.name == "max_pool2d", a[15] != 0), 0
 
 
 @register
@@ -526,6 +630,10 @@ class GlobalAvgPool(Op):
     def counts(a, shapes, ins, c, h, w):
         return 0, 0, 0, cmul3(c, shapes[ins[0], 1], shapes[ins[0], 2])
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return xs[0].mean(axis=(2, 3), keepdims=True, dtype=xs[0].dtype), 0
+
 
 @register
 class GlobalMaxPool(Op):
@@ -539,6 +647,10 @@ class GlobalMaxPool(Op):
     @njit(cache=True)
     def counts(a, shapes, ins, c, h, w):
         return 0, 0, 0, cmul(c, cmul(shapes[ins[0], 1], shapes[ins[0], 2]) - 1)
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return xs[0].max(axis=(2, 3), keepdims=True), 0
 
 
 # ----------------------------------------------------------------------------- normalization
@@ -563,6 +675,19 @@ class BatchNorm(Op):
         learned = c * (a[0] + a[1])
         return learned + 2 * c, learned, 0, cmul4(2, c, h, w)
 
+    @staticmethod
+    def param_shapes(attrs, in_shapes):
+        c = (in_shapes[0][0],)
+        return ([("gamma", c)] if attrs["scale"] else []) + \
+            ([("beta", c)] if attrs["center"] else []) + [("mean", c), ("var", c)]
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        ws = list(ws)
+        gamma = ws.pop(0) if a[0] else np.ones_like(ws[-1])
+        beta = ws.pop(0) if a[1] else np.zeros_like(ws[-1])
+        return kernels.batch_norm(xs[0], gamma, beta, ws[0], ws[1], attrs["epsilon"]), 0
+
 
 @register
 class LRN(Op):
@@ -582,6 +707,10 @@ class LRN(Op):
     def counts(a, shapes, ins, c, h, w):
         return 0, 0, 0, cmul4(2 * a[0] + 3, c, h, w)
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return kernels.lrn(xs[0], attrs["size"], attrs["alpha"], attrs["beta"], attrs["k"]), 0
+
 
 # ----------------------------------------------------------------------------- element-wise
 @njit(cache=True)
@@ -589,19 +718,21 @@ def _one_per_element(a, shapes, ins, c, h, w):
     return 0, 0, 0, cmul3(c, h, w)
 
 
-def _activation(op_name, text):
+def _activation(op_name, text, fn):
     cls = type(op_name, (Op,), {
         "name": op_name, "summary": text, "shape": _same_shape, "counts": _one_per_element,
         "formulas": {"output": "same as input", "params": "0", "MACs": "0",
                      "other ops": "1 per element"},
+        "forward": staticmethod(lambda xs, ws, a, attrs, counting: (fn(xs[0]), 0)),
     })
     return register(cls)
 
 
-ReLU = _activation("relu", "max(x, 0)")
-ReLU6 = _activation("relu6", "min(max(x, 0), 6) (MobileNet)")
-Sigmoid = _activation("sigmoid", "1 / (1 + exp(-x))")
-Tanh = _activation("tanh", "hyperbolic tangent")
+ReLU = _activation("relu", "max(x, 0)", lambda x: kernels.clip_relu(x, 0.0, np.inf))
+ReLU6 = _activation("relu6", "min(max(x, 0), 6) (MobileNet)",
+                    lambda x: kernels.clip_relu(x, 0.0, 6.0))
+Sigmoid = _activation("sigmoid", "1 / (1 + exp(-x))", lambda x: 1 / (1 + np.exp(-x)))
+Tanh = _activation("tanh", "hyperbolic tangent", np.tanh)
 
 
 @register
@@ -616,6 +747,10 @@ class Softmax(Op):
     @njit(cache=True)
     def counts(a, shapes, ins, c, h, w):
         return 0, 0, 0, cmul4(3, c, h, w)
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return kernels.softmax_channels(xs[0]), 0
 
 
 @register
@@ -642,6 +777,14 @@ class Add(Op):
     def counts(a, shapes, ins, c, h, w):
         return 0, 0, 0, cmul4(len(ins) - 1, 1 + a[0], cmul(c, h), w)
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        rest = xs[1]
+        for x in xs[2:]:
+            rest = rest + x
+        scale = attrs["scale"] if attrs["scale"] is not None else 1.0
+        return kernels.add_scaled(xs[0], rest, scale), 0
+
 
 @register
 class Concat(Op):
@@ -661,6 +804,10 @@ class Concat(Op):
             c = cadd(c, shapes[j, 0])
         return E_OK, c, h, w
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return np.concatenate(xs, axis=1), 0
+
 
 # ----------------------------------------------------------------------------- shape-only ops
 @register
@@ -677,6 +824,10 @@ class ZeroPad2D(Op):
     def shape(a, shapes, ins):
         i = ins[0]
         return E_OK, shapes[i, 0], shapes[i, 1] + a[0] + a[1], shapes[i, 2] + a[2] + a[3]
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return kernels.pad_hw(xs[0], a[0], a[1], a[2], a[3]), 0
 
 
 @register
@@ -697,6 +848,12 @@ class ChannelPad(Op):
             return E_CHANNEL_PAD, 0, 0, 0
         return E_OK, a[0], (h + a[3] - 1) // a[3], (w + a[4] - 1) // a[4]
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        x = xs[0][:, :, ::a[3], ::a[4]]
+        extra = a[0] - x.shape[1]      # zeros split as evenly as possible, the odd one last
+        return np.pad(x, ((0, 0), (extra // 2, extra - extra // 2), (0, 0), (0, 0))), 0
+
 
 @register
 class Flatten(Op):
@@ -713,6 +870,10 @@ class Flatten(Op):
             return E_TOO_LARGE, 0, 0, 0
         return E_OK, n, 1, 1
 
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return xs[0].reshape(xs[0].shape[0], -1, 1, 1), 0
+
 
 @register
 class Dropout(Op):
@@ -722,6 +883,10 @@ class Dropout(Op):
     formulas = {"output": "same as input", "params": "0", "MACs": "0", "other ops": "0"}
     shape = _same_shape
     counts = _no_counts
+
+    @staticmethod
+    def forward(xs, ws, a, attrs, counting):
+        return xs[0], 0
 
 
 # ----------------------------------------------------------------------------- error messages

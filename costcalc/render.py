@@ -244,3 +244,48 @@ def render_ops(fmt="table") -> str:
         out.append(f"    other ops:  {e['other_ops']}")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+# ----------------------------------------------------------------------------- run
+def run_dict(r) -> dict:
+    return {
+        "spec": r.summary.id, "input_shape": list(r.summary.input_shape), "batch": r.batch,
+        "dtype": r.dtype, "seed": r.seed, "counting": r.counting, "seconds": r.seconds,
+        "macs": r.summary.totals["macs"],
+        "executed_macs": (sum(x.executed_macs for x in r.layers) if r.counting else None),
+        "peak_activations_measured": r.peak_measured,
+        "peak_activations_analytic": r.peak_analytic, "checksum": r.checksum,
+        "layers": [{"name": x.name, "op": x.op, "output_shape": list(x.output_shape),
+                    "macs": x.macs, "executed_macs": x.executed_macs, "seconds": x.seconds}
+                   for x in r.layers],
+    }
+
+
+def render_run(r, fmt="table") -> str:
+    if fmt == "json":
+        return dumps(run_dict(r))
+    headers = ["layer", "op", "output (CxHxW)", "MACs"] + (["executed MACs"] if r.counting
+                                                             else []) + ["ms", "GFLOP/s"]
+    rows = []
+    for x in r.layers:
+        row = [x.name, x.op, shape_text(x.output_shape), x.macs]
+        if r.counting:
+            row.append(x.executed_macs)
+        row += [round(x.seconds * 1e3, 3), round(x.gflops, 2) if x.macs else None]
+        rows.append(row)
+    if fmt == "csv":
+        return table(headers, rows, "csv")
+    t = r.summary.totals
+    gf = 2 * t["macs"] / r.seconds / 1e9 if r.seconds else float("nan")
+    lines = [table(headers, rows, fmt), ""]
+    lines.append(f"{r.summary.id}: batch {r.batch}, {r.dtype}, seed {r.seed}: "
+                 f"{r.seconds * 1e3:.1f} ms, {gf:.2f} GFLOP/s (2 x MACs / time)")
+    if r.counting:
+        executed = sum(x.executed_macs for x in r.layers)
+        verdict = "equal" if executed == t["macs"] else "DIFFER"
+        lines.append(f"Executed MACs {executed:,} vs analytic {t['macs']:,}: {verdict}")
+    verdict = "equal" if r.peak_measured == r.peak_analytic else "DIFFER"
+    lines.append(f"Peak live activations: measured {r.peak_measured:,} vs analytic "
+                 f"{r.peak_analytic:,} elements: {verdict}")
+    lines.append(f"Output checksum (sum of the output): {r.checksum:.6g}")
+    return "\n".join(lines)

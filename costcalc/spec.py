@@ -22,8 +22,9 @@ ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "first", "trainab
 BLOCK_KEYS = ("args", "layers", "output", "doc")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
                "note", "batch")
-QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops", "other_ops",
-              "activations", "peak_activations", "layers", "output_shape", "mac_share")
+QUANTITIES = ("params", "trainable_params", "non_trainable_params", "weights", "macs", "flops",
+              "other_ops", "activations", "peak_activations", "layers", "output_shape",
+              "mac_share")
 MAX_DEPTH = 16
 
 
@@ -376,6 +377,9 @@ class _Expander:
                                "non-empty list of names", label)
                 in_names = [self.lookup(r, names, rows, k, row.key_line("inputs"), label)
                             for r in raw_inputs]
+            if not isinstance(when, (bool, int, float)) or isinstance(when, str):
+                raise _err(spec, row.key_line("when"), f"when must be true/false or an "
+                           f"expression like '${{i > 1}}', got {when!r}", label)
             if not when:
                 # A skipped layer passes its (first) input through: references to it still work.
                 if local is not None:

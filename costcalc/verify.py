@@ -20,6 +20,32 @@ def _in_scope(name: str, scope: str, seps) -> bool:
     return any(name.startswith(scope + sep) for sep in seps)
 
 
+def _scoped(summary, scope):
+    if scope is None:
+        return summary.layers
+    seps = ("/", summary.spec.sep)
+    if isinstance(scope, str) and scope.startswith("op:"):
+        wanted = set(scope[3:].split("|"))
+        rows = [r for r in summary.layers if r.op in wanted]
+    else:
+        rows = [r for r in summary.layers if _in_scope(r.name, str(scope), seps)]
+    if not rows:
+        raise UsageError(f"scope '{scope}' matches no layer")
+    return rows
+
+
+def _weights(summary, rows):
+    """Weights only (the papers' "params"): kernels of conv and dense layers, no biases, no
+    batch-norm numbers."""
+    layers = {layer.name: layer for layer in summary.model.layers}
+    total = 0
+    for r in rows:
+        op = layers[r.name].op
+        if op.has_kernel:
+            total += r.params - (r.output_shape[0] if layers[r.name].attrs.get("bias") else 0)
+    return total
+
+
 def measure(summary, quantity: str, scope=None):
     """The computed value of ``quantity`` (optionally only over layers in ``scope``)."""
     if quantity == "output_shape":
@@ -29,29 +55,20 @@ def measure(summary, quantity: str, scope=None):
                 raise UsageError(f"no layer named '{scope}'")
             return list(rows[-1].output_shape)
         return list(summary.output_shape)
-    if scope is None:
-        if quantity == "mac_share":
-            return 100.0
+    if scope is None and quantity in summary.totals:
         return summary.totals[quantity]
-    seps = ("/", summary.spec.sep)
-    if isinstance(scope, str) and scope.startswith("op:"):
-        wanted = set(scope[3:].split("|"))
-        rows = [r for r in summary.layers if r.op in wanted]
-    else:
-        rows = [r for r in summary.layers if _in_scope(r.name, str(scope), seps)]
-    if not rows:
-        raise UsageError(f"scope '{scope}' matches no layer")
+    rows = _scoped(summary, scope)
+    if quantity == "weights":
+        return _weights(summary, rows)
     if quantity == "mac_share":
         return 100.0 * sum(r.macs for r in rows) / summary.totals["macs"]
     if quantity == "layers":
         return len(rows)
     if quantity == "non_trainable_params":
         return sum(r.params - r.trainable_params for r in rows)
-    key = {"params": "params", "trainable_params": "trainable_params", "macs": "macs",
-           "flops": "flops", "other_ops": "other_ops", "activations": "activations"}.get(quantity)
-    if key is None:
-        raise UsageError(f"quantity '{quantity}' cannot be scoped")
-    return sum(getattr(r, key) for r in rows)
+    if quantity in ("params", "trainable_params", "macs", "flops", "other_ops", "activations"):
+        return sum(getattr(r, quantity) for r in rows)
+    raise UsageError(f"quantity '{quantity}' cannot be scoped")
 
 
 def _matches(expected, computed, tol) -> tuple[bool, object]:
