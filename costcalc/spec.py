@@ -18,10 +18,11 @@ from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
 TOP_KEYS = ("name", "title", "description", "source", "params", "require", "input", "naming",
             "blocks", "layers", "expect", "notes")
-ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "first", "trainable")
+ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
+RESERVED = ("i", "n", "input")   # the repetition index and count, and the input's name
 BLOCK_KEYS = ("args", "layers", "output", "doc")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
-               "note", "batch")
+               "note", "batch", "bound")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "weights", "macs", "flops",
               "other_ops", "activations", "peak_activations", "layers", "output_shape",
               "mac_share")
@@ -87,6 +88,7 @@ class Expectation:
     status: str = "check"      # or "source-disagrees"
     note: str = ""
     batch: int = 1
+    bound: str = "equal"       # "upper": the published value is a maximum ("fewer than 25M")
 
 
 @dataclasses.dataclass
@@ -97,6 +99,7 @@ class Model:
     input_shape: tuple
     layers: list
     input_line: int
+    aliases: dict = dataclasses.field(default_factory=dict)   # block instance -> output layer
 
     @property
     def path(self):
@@ -167,6 +170,10 @@ class Spec:
         self.defaults = data.get("params") or LDict()
         if not isinstance(self.defaults, dict):
             raise _err(self, data.key_line("params"), "'params' must be a mapping name: default")
+        for key in self.defaults:
+            if key in RESERVED:
+                raise _err(self, self.defaults.key_line(key), f"parameter name '{key}' is "
+                           f"reserved ({', '.join(RESERVED)}: repetition index, count, input)")
         naming = data.get("naming") or {}
         if not isinstance(naming, dict):
             raise _err(self, data.key_line("naming"), "'naming' must be a mapping")
@@ -187,6 +194,11 @@ class Spec:
             if not isinstance(bdef.get("args") or {}, dict):
                 raise _err(self, bdef.key_line("args"), f"block '{bname}': 'args' must be a "
                            "mapping name: default (~ for a required argument)")
+            for key in bdef.get("args") or {}:
+                if key in RESERVED:
+                    raise _err(self, bdef["args"].key_line(key), f"block '{bname}': argument "
+                               f"name '{key}' is reserved ({', '.join(RESERVED)}: repetition "
+                               "index, count, input)")
         if not isinstance(data["layers"], list) or not data["layers"]:
             raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list")
         self.expectations = self._parse_expect(data.get("expect") or [])
@@ -232,6 +244,10 @@ class Spec:
             if not isinstance(overrides, dict):
                 raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters")
             inp = item.get("input")
+            bound = item.get("bound", "equal")
+            if bound not in ("equal", "upper", "lower"):
+                raise _err(self, item.key_line("bound"), "bound must be 'upper' (the published "
+                           f"value is a maximum), 'lower' or 'equal', got {bound!r}")
             value = item["value"]
             if isinstance(value, str):  # YAML 1.1 reads 120e6 as a string
                 try:
@@ -245,7 +261,7 @@ class Spec:
                 quantity=q, value=value, source=str(item["source"]), line=line,
                 tolerance=float(tol), overrides=dict(overrides),
                 input=tuple(inp) if inp else None, scope=item.get("scope"), status=status,
-                note=str(item.get("note", "")), batch=int(item.get("batch", 1))))
+                note=str(item.get("note", "")), batch=int(item.get("batch", 1)), bound=bound))
         return out
 
     # ------------------------------------------------------------------ parameters
@@ -303,7 +319,7 @@ class Spec:
         self._check_requirements(params)
         exp = _Expander(self, params)
         exp.run()
-        return Model(self, params, tuple(shape), exp.layers, line)
+        return Model(self, params, tuple(shape), exp.layers, line, dict(exp.alias))
 
 
 class _Expander:
@@ -394,6 +410,16 @@ class _Expander:
                                       depth)
         return prev
 
+    def _start(self, row, scope_vars, label):
+        try:
+            start = substitute(row.get("start", 1), scope_vars)
+        except ExprError as exc:
+            raise _err(self.spec, row.key_line("start"), str(exc), label) from None
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise _err(self.spec, row.key_line("start"), f"start must be an integer >= 0, got "
+                       f"{start!r}", label)
+        return start
+
     def _repeat(self, row, scope_vars, label, line):
         if "repeat" not in row:
             return None
@@ -461,12 +487,13 @@ class _Expander:
                        f"{trainable!r}", label)
         n = self._repeat(row, scope_vars, label, line)
         count = 1 if n is None else n
+        start = self._start(row, scope_vars, label)
         out = in_names[0]
-        for i in range(1, count + 1):
+        for i in range(start, start + count):
             lname = str(local) if n is None else self.spec.repeat_name.format(name=local, i=i)
             full = self.full(prefix, lname)
             self.check_new(full, line)
-            ins = in_names if i == 1 else [out]
+            ins = in_names if i == start else [out]
             self.layers.append(Layer(full, op, attrs, list(ins), line, scope, block, trainable))
             self.defined[full] = len(self.layers) - 1
             self.where[full] = line
@@ -501,11 +528,12 @@ class _Expander:
                        "the first repetition", label)
         n = self._repeat(row, scope_vars, label, line)
         count = 1 if n is None else n
+        start = self._start(row, scope_vars, label)
         out = in_names[0]
-        for i in range(1, count + 1):
+        for i in range(start, start + count):
             call = dict(args)
             this_block = bname
-            if i == 1:
+            if i == start:
                 call.update({k: v for k, v in first.items() if k != "block"})
                 this_block = first.get("block", bname)
                 if this_block not in spec.blocks:
@@ -516,7 +544,7 @@ class _Expander:
             for key in call:
                 if key not in declared:
                     hint = ops.closest(key, declared)
-                    src = first if (i == 1 and key in first) else row
+                    src = first if (i == start and key in first) else row
                     raise _err(spec, src.key_line(key), f"block '{this_block}' has no argument "
                                f"'{key}'" + (f"; did you mean '{hint}'?" if hint else "")
                                + f" (its arguments: {', '.join(declared) or 'none'})", label)
@@ -527,7 +555,7 @@ class _Expander:
                     try:
                         inner[key] = substitute(call[key], {**scope_vars, "i": i, "n": count})
                     except ExprError as exc:
-                        src = first if (i == 1 and key in first) else row
+                        src = first if (i == start and key in first) else row
                         raise _err(spec, src.key_line(key), f"{key}: {exc}", label) from None
                 elif default is None:
                     raise _err(spec, line, f"block '{this_block}' needs argument '{key}'", label)

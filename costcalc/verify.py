@@ -50,6 +50,7 @@ def measure(summary, quantity: str, scope=None):
     """The computed value of ``quantity`` (optionally only over layers in ``scope``)."""
     if quantity == "output_shape":
         if scope:
+            scope = summary.model.aliases.get(scope, scope)   # a block instance: its output
             rows = [r for r in summary.layers if r.name == scope]
             if not rows:
                 raise UsageError(f"no layer named '{scope}'")
@@ -71,11 +72,15 @@ def measure(summary, quantity: str, scope=None):
     raise UsageError(f"quantity '{quantity}' cannot be scoped")
 
 
-def _matches(expected, computed, tol) -> tuple[bool, object]:
+def _matches(expected, computed, tol, bound="equal") -> tuple[bool, object]:
     if isinstance(expected, list) or isinstance(computed, list):
         return list(expected) == list(computed), ("" if list(expected) == list(computed)
                                                   else "shape differs")
     diff = computed - expected
+    if bound == "upper":
+        return computed <= expected * (1 + tol), diff
+    if bound == "lower":
+        return computed >= expected * (1 - tol), diff
     if tol == 0:
         return diff == 0, diff
     return abs(diff) <= tol * abs(expected) + 1e-12, diff
@@ -90,7 +95,8 @@ def verify_spec(spec) -> list[dict]:
                "setting": ", ".join(f"{k}={v}" for k, v in e.overrides.items())
                + (f" input={'x'.join(map(str, e.input))}" if e.input else ""),
                "expected": e.value, "computed": None, "difference": None,
-               "tolerance": "exact" if e.tolerance == 0 else f"{e.tolerance:.2%}",
+               "tolerance": ({"upper": "<= ", "lower": ">= "}.get(e.bound, "")
+                             + ("exact" if e.tolerance == 0 else f"{e.tolerance:.2%}")),
                "source": e.source, "note": e.note, "line": e.line, "status": FAIL}
         try:
             if key not in built:
@@ -100,7 +106,7 @@ def verify_spec(spec) -> list[dict]:
             row["note"] = f"error: {exc}"
             rows.append(row)
             continue
-        ok, diff = _matches(e.value, computed, e.tolerance)
+        ok, diff = _matches(e.value, computed, e.tolerance, e.bound)
         row["computed"], row["difference"] = computed, diff
         if e.status == "source-disagrees":
             row["status"] = DISAGREES if not ok else FAIL

@@ -39,3 +39,68 @@ def conv_macs_by_outputs(c_in, c_out, h_out, w_out, kh, kw, groups=1):
             for _x in range(w_out):
                 total += kh * kw * (c_in // groups)
     return total
+
+
+# ----------------------------------------------------------------------------- numeric twins
+import numpy as np  # noqa: E402
+
+
+def conv2d(x, w, b, stride, pads, dilation, groups):
+    """Direct definition: each output value is the sum of window * filter (NCHW)."""
+    (sh, sw), (t, bo, l, r), (dh, dw) = stride, pads, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (t, bo), (l, r)))
+    n, c, hp, wp = xp.shape
+    co, cg, kh, kw = w.shape
+    ho = (hp - dh * (kh - 1) - 1) // sh + 1
+    wo = (wp - dw * (kw - 1) - 1) // sw + 1
+    og = co // groups
+    y = np.zeros((n, co, ho, wo))
+    for s in range(n):
+        for o in range(co):
+            g = o // og
+            for i in range(ho):
+                for j in range(wo):
+                    win = xp[s, g * cg:(g + 1) * cg, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                             j * sw:j * sw + dw * (kw - 1) + 1:dw]
+                    y[s, o, i, j] = np.sum(win * w[o])
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def pool2d(x, k, stride, pad_lo, out_hw, is_max, include_pad, dilation=(1, 1)):
+    """Pool by listing each window's in-bounds taps."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (pt, pl), (ho, wo), (dh, dw) = k, stride, pad_lo, out_hw, dilation
+    y = np.zeros((n, c, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            rows = [i * sh + a * dh - pt for a in range(kh)]
+            cols = [j * sw + b * dw - pl for b in range(kw)]
+            taps = [(r, q) for r in rows for q in cols if 0 <= r < h and 0 <= q < w]
+            vals = np.stack([x[:, :, r, q] for r, q in taps], axis=-1)
+            if is_max:
+                y[:, :, i, j] = vals.max(axis=-1)
+            else:
+                y[:, :, i, j] = vals.sum(axis=-1) / (kh * kw if include_pad else len(taps))
+    return y
+
+
+def batch_norm(x, gamma, beta, mean, var, eps):
+    shape = (1, -1, 1, 1)
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) \
+        + beta.reshape(shape)
+
+
+def lrn(x, size, alpha, beta, k):
+    c = x.shape[1]
+    y = np.empty_like(x)
+    for ch in range(c):
+        lo, hi = max(0, ch - size // 2), min(c, ch + (size - 1) // 2 + 1)
+        y[:, ch] = x[:, ch] / (k + alpha / size * (x[:, lo:hi] ** 2).sum(axis=1)) ** beta
+    return y
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

@@ -93,3 +93,31 @@ def test_repeat_and_first_override_name_layers_by_path():
     assert s.layers[0].output_shape == (8, 8, 8)      # only the first repetition strides
     assert s.output_shape == (8, 8, 8)
     assert s.totals["macs"] == 3 * (8 * 8 * 8 * 9 * 8)
+
+
+def test_repeat_start_numbers_copies_from_k():
+    s = summarize(spec_from("""
+        input: [4, 6, 6]
+        naming: {separator: "_", repeat: "{name}{i}"}
+        layers:
+          - {name: block, op: relu, repeat: 3, start: 5}
+        """))
+    assert [r.name for r in s.layers] == ["block5", "block6", "block7"]
+
+
+def test_verify_upper_bound_and_block_output_shape():
+    from costcalc.verify import FAIL, PASS, verify_spec
+    spec = spec_from("""
+        input: [4, 6, 6]
+        blocks:
+          unit:
+            layers:
+              - {name: conv, op: conv2d, filters: 2, kernel: 3}
+        layers:
+          - {name: u, block: unit}
+        expect:
+          - {quantity: params, value: 100, bound: upper, source: "3*3*4*2 + 2 = 74 <= 100"}
+          - {quantity: params, value: 70, bound: upper, source: "74 > 70: must fail"}
+          - {quantity: output_shape, scope: u, value: [2, 4, 4], source: "valid 3x3 on 6x6"}
+        """)
+    assert [r["status"] for r in verify_spec(spec)] == [PASS, FAIL, PASS]

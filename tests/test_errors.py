@@ -49,6 +49,11 @@ CASES = [
      ["relu takes 1 input(s), got 2"]),
     ("input: [3, 8, 8]\nlayers:\n  - {name: c, op: conv2d, filters: 4, kernel: 3}\n"
      "expect:\n  - {quantity: mcas, value: 3, source: x}\n", 5, ["unknown quantity 'mcas'"]),
+    ("input: [3, 8, 8]\nblocks:\n  unit:\n    args: {n: 4}\n    layers:\n"
+     "      - {op: relu}\nlayers:\n  - {name: u, block: unit}\n", 4,
+     ["argument name 'n' is reserved"]),
+    (GOOD_HEAD + "  - {name: r, op: relu, when: 'x > 1'}\n", 3,
+     ["when must be true/false or an expression"]),
 ]
 
 
