@@ -137,6 +137,30 @@ def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt
 
 
 @cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--out", "out_dir", default=None, metavar="DIR",
+              help="Folder to write to (default: the project's reports/).")
+@click.option("--check", is_flag=True,
+              help="Regenerate in memory and fail if the committed reports differ.")
+def report(names, out_dir, check):
+    """Write the markdown cost reports (index, one per spec, contrasts) deterministically."""
+    from pathlib import Path
+    from .report import ReportsOutOfDate, check as run_check, write
+    out = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "reports"
+    if check:
+        if names:
+            raise UsageError("--check regenerates every report; give no spec names")
+        problems = run_check(out)
+        if problems:
+            raise ReportsOutOfDate("reports are out of date (run `costcalc report`):\n  "
+                                   + "\n  ".join(problems))
+        _emit(f"reports in {out} are up to date")
+        return
+    written = write(out, names)
+    _emit(f"wrote {len(written)} files to {out}")
+
+
+@cli.command()
 @format_option
 def ops(fmt):
     """Every op with its attributes and counting formulas, and the conventions."""

@@ -16,8 +16,8 @@ from .errors import SpecError, UsageError
 from .expr import ExprError, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
-TOP_KEYS = ("name", "title", "description", "source", "params", "require", "input", "naming",
-            "blocks", "layers", "expect", "notes")
+TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "require", "input",
+            "naming", "blocks", "layers", "expect", "notes")
 ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
 RESERVED = ("i", "n", "input")   # the repetition index and count, and the input's name
 BLOCK_KEYS = ("args", "layers", "output", "doc")
@@ -73,6 +73,7 @@ class Layer:
     scope: tuple = ()          # enclosing block instances, outermost first
     block: str = ""            # the block definition this layer came from
     trainable: bool = True
+    group: str = ""            # the top-level block row it belongs to ("" for top-level ops)
 
 
 @dataclasses.dataclass
@@ -165,6 +166,10 @@ class Spec:
                 raise _err(self, data.line, f"missing '{key}'; a spec needs 'input' "
                            "([C, H, W]) and 'layers'")
         self.title = str(data.get("title", self.id))
+        self.kind = data.get("kind", "network")
+        if self.kind not in ("network", "module"):
+            raise _err(self, data.key_line("kind"), f"kind must be 'network' or 'module', got "
+                       f"{self.kind!r}")
         self.description = str(data.get("description", "")).strip()
         self.source = data.get("source", "")
         self.defaults = data.get("params") or LDict()
@@ -330,6 +335,7 @@ class _Expander:
         self.defined = {"input": 0}       # full name -> layer index
         self.where = {"input": self.layers[0].line}
         self.alias = {}                   # block instance full name -> its output's full name
+        self.group = ""
 
     def run(self):
         top = {"input": "input"}
@@ -402,6 +408,8 @@ class _Expander:
                     names[str(local)] = in_names[0]
                 prev = in_names[0]
                 continue
+            if depth == 0:
+                self.group = str(local) if has_block else ""
             if has_op:
                 prev = self.add_op(row, line, local, in_names, scope_vars, names, prefix, scope,
                                    block, auto_count)
@@ -494,7 +502,8 @@ class _Expander:
             full = self.full(prefix, lname)
             self.check_new(full, line)
             ins = in_names if i == start else [out]
-            self.layers.append(Layer(full, op, attrs, list(ins), line, scope, block, trainable))
+            self.layers.append(Layer(full, op, attrs, list(ins), line, scope, block, trainable,
+                                     self.group))
             self.defined[full] = len(self.layers) - 1
             self.where[full] = line
             out = full

@@ -1,0 +1,257 @@
+"""Markdown cost reports: one per spec, an index, and the contrast reports.
+
+Everything here is deterministic (no timestamps, no timings), so ``costcalc report --check`` can
+regenerate the reports in memory and compare them with the committed ones. Machine-dependent
+figures live only in ``reports/performance.md``, which this module never writes or checks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import mermaid
+from .analysis import summarize
+from .errors import CostcalcError
+from .render import human, human_bytes, shape_text, source_text, table
+from .spec import available, load
+from .verify import DISAGREES, FAIL, verify_spec
+
+CONVENTIONS_NOTE = (
+    "Conventions: a MAC is one multiply-accumulate (the papers' \"multiply-adds\"); "
+    "FLOPs = 2 x MACs + other ops (bias, batch norm, activations, pooling, adds); params count "
+    "every stored number (weights, biases, batch-norm gamma, beta, moving mean and variance), "
+    "trainable params leave out the moving statistics; activations are output elements of every "
+    "layer, and peak memory is the most float32 elements alive at once. Counts are for one "
+    "sample. The full rules: [README](../README.md#counting-conventions) and `costcalc ops`.")
+
+MODULE_GRAPH_LIMIT = 40   # draw the graph of module specs up to this many layers
+
+
+def _pct(part, whole) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def groups(summary) -> list[tuple[str, list]]:
+    """Layers grouped by the spec's top-level rows: each block row (a ResNet stage, an inception
+    module) is a group; consecutive top-level op rows form one group named by their ends."""
+    out: list = []
+    layers = {layer.name: layer for layer in summary.model.layers}
+    for row in summary.layers:
+        g = layers[row.name].group
+        if out and out[-1][0] == g:
+            out[-1][1].append(row)
+        else:
+            out.append((g, [row]))
+    named = []
+    for g, rows in out:
+        if not g:
+            g = rows[0].name if len(rows) == 1 else f"{rows[0].name} … {rows[-1].name}"
+        named.append((g, rows))
+    return named
+
+
+def verify_status(rows) -> str:
+    if not rows:
+        return "no published figures"
+    failed = sum(r["status"] == FAIL for r in rows)
+    dis = sum(r["status"] == DISAGREES for r in rows)
+    if failed:
+        return f"FAIL ({failed} of {len(rows)})"
+    return f"pass ({len(rows)} checks" + (f", {dis} source disagrees)" if dis else ")")
+
+
+def _value(v):
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, list):
+        return shape_text(v)
+    return v
+
+
+def spec_report(name: str, checks=None) -> str:
+    spec = load(name)
+    s = summarize(spec)
+    t = s.totals
+    checks = verify_spec(spec) if checks is None else checks
+    out = [f"# {spec.id}: {spec.title}", ""]
+    if spec.description:
+        out += [spec.description, ""]
+    src = source_text(spec.source)
+    if src:
+        out += [f"Source: {src}", ""]
+    out += [f"Spec: [`specs/{spec.id}.yaml`](../specs/{spec.id}.yaml). Reproduce with "
+            f"`costcalc summary {spec.id}`.", ""]
+    out += ["## Totals", "", table(["quantity", "value"], [
+        ["input (C x H x W)", shape_text(s.input_shape)],
+        ["output", shape_text(s.output_shape)],
+        ["layers", t["layers"]],
+        ["params", t["params"]],
+        ["trainable params", t["trainable_params"]],
+        ["non-trainable params", t["non_trainable_params"]],
+        ["MACs", t["macs"]],
+        ["FLOPs", t["flops"]],
+        ["other ops", t["other_ops"]],
+        ["activations (elements)", t["activations"]],
+        ["peak activation memory", f"{t['peak_activations']:,} elements = "
+                                   f"{human_bytes(t['peak_activation_bytes'])}"],
+    ], "markdown"), "", CONVENTIONS_NOTE, ""]
+
+    grouped = groups(s)
+    if len(grouped) > 1:
+        out += ["## Cost by stage", "", "Layers grouped by the spec's top-level rows (a block row "
+                "is a stage or module; consecutive single layers are grouped by their ends).", ""]
+        rows = []
+        for g, members in grouped:
+            macs = sum(r.macs for r in members)
+            params = sum(r.params for r in members)
+            rows.append([g, len(members), shape_text(members[-1].output_shape), params,
+                         _pct(params, t["params"]), macs, _pct(macs, t["macs"])])
+        out += [table(["stage", "layers", "output", "params", "params %", "MACs", "MACs %"], rows,
+                      "markdown"), ""]
+        if len(grouped) <= 30 and t["macs"]:
+            labels = [g if len(g) <= 18 else g[:17] + "…" for g, _ in grouped]
+            out += [mermaid.bar_chart(f"{spec.id}: MACs by stage (millions)", labels,
+                                      [round(sum(r.macs for r in m) / 1e6, 2) for _, m in grouped],
+                                      "MACs (millions)"), ""]
+
+    costly = sorted(s.layers, key=lambda r: (-r.macs, r.name))[:10]
+    if costly and costly[0].macs:
+        out += ["## The ten costliest layers", "", table(
+            ["layer", "op", "output", "params", "MACs", "share of MACs"],
+            [[r.name, r.op, shape_text(r.output_shape), r.params, r.macs, _pct(r.macs, t["macs"])]
+             for r in costly if r.macs], "markdown"), ""]
+
+    by_op: dict = {}
+    for r in s.layers:
+        e = by_op.setdefault(r.op, [0, 0, 0])
+        e[0] += 1
+        e[1] += r.params
+        e[2] += r.macs
+    ops_sorted = sorted(by_op.items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0]))
+    out += ["## Shares by op type", "", table(
+        ["op", "layers", "params", "params %", "MACs", "MACs %"],
+        [[op, n, p, _pct(p, t["params"]), m, _pct(m, t["macs"])] for op, (n, p, m) in ops_sorted],
+        "markdown"), ""]
+    costed = [(op, v) for op, v in ops_sorted if v[1] or v[2]]
+    if len(costed) > 1:
+        labels = [op for op, _ in costed]
+        out += [mermaid.bar_chart(f"{spec.id}: share of params and MACs by op type (%)",
+                                  [f"{op} params" for op in labels] + [f"{op} MACs" for op in labels],
+                                  [round(100 * v[1] / t["params"], 2) if t["params"] else 0
+                                   for _, v in costed]
+                                  + [round(100 * v[2] / t["macs"], 2) if t["macs"] else 0
+                                     for _, v in costed], "percent"), ""]
+
+    if spec.kind == "module" and len(s.layers) <= MODULE_GRAPH_LIMIT:
+        out += ["## Graph", "", mermaid.flowchart(s), ""]
+
+    out += ["## Published numbers", ""]
+    if checks:
+        out += [table(["quantity", "setting", "expected", "computed", "difference", "tolerance",
+                       "status", "source"],
+                      [[r["quantity"], r["setting"] or "default", _value(r["expected"]),
+                        _value(r["computed"]), _value(r["difference"]), r["tolerance"],
+                        r["status"], r["source"] + (f" ({r['note']})" if r["note"] else "")]
+                       for r in checks], "markdown"), "",
+                f"Status: {verify_status(checks)}. \"source disagrees\": the published figure is "
+                "known to be wrong; the exact value is shown next to it.", ""]
+    else:
+        out += ["None recorded.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def index_report(summaries: dict, statuses: dict, contrast_titles: dict) -> str:
+    out = ["# costcalc reports", "",
+           "Generated by `costcalc report` from the specs in `specs/`; `costcalc report --check` "
+           "(run in CI) fails when they are out of date. Machine-dependent timings are only in "
+           "[performance.md](performance.md).", "", CONVENTIONS_NOTE.replace("../README.md",
+                                                                              "../README.md"), ""]
+    for kind, title in (("network", "Networks"), ("module", "Modules and blocks")):
+        names = [n for n, s in summaries.items() if s.spec.kind == kind]
+        if not names:
+            continue
+        rows = []
+        for n in names:
+            s = summaries[n]
+            t = s.totals
+            rows.append([f"[{n}]({n}.md)", shape_text(s.input_shape), t["params"],
+                         t["trainable_params"], t["macs"], t["flops"], t["activations"],
+                         human_bytes(t["peak_activation_bytes"]), t["layers"], statuses[n]])
+        out += [f"## {title}", "", table(["spec", "input", "params", "trainable", "MACs", "FLOPs",
+                                          "activations", "peak memory", "layers", "verify"],
+                                         rows, "markdown"), ""]
+    if contrast_titles:
+        out += ["## Contrasts", ""]
+        out += [f"- [{title}]({fname})" for fname, title in contrast_titles.items()]
+        out.append("")
+    out += ["## Pictures", "", "Graphs and charts are Mermaid blocks, which GitHub renders in "
+            "markdown. " + MERMAID_CHECK, ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# How the Mermaid blocks were checked; kept here so the index says it in one place.
+MERMAID_CHECK = ("Their syntax is checked by the test suite's structural checks; see "
+                 "tests/test_report.py.")
+
+
+def build(names=None) -> dict[str, str]:
+    """All reports as {file name: markdown}."""
+    from . import contrasts
+    if names:       # only the named specs' reports; the index and contrasts need every spec
+        return {f"{n}.md": spec_report(n) for n in names}
+    names = sorted(available())
+    files: dict = {}
+    summaries = {}
+    statuses = {}
+    for n in names:
+        spec = load(n)
+        checks = verify_spec(spec)
+        statuses[n] = verify_status(checks)
+        summaries[n] = summarize(spec)
+        files[f"{n}.md"] = spec_report(n, checks)
+    titles = {}
+    for fname, (title, make) in contrasts.REPORTS.items():
+        files[fname] = make()
+        titles[fname] = title
+    files["README.md"] = index_report(summaries, statuses, titles)
+    return files
+
+
+def write(out_dir, names=None) -> list[str]:
+    files = build(names)        # everything is computed before anything is written
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, text in files.items():
+        tmp = out / (fname + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out / fname)
+    return sorted(files)
+
+
+def check(out_dir) -> list[str]:
+    """Problems (empty if the committed reports equal freshly generated ones)."""
+    out = Path(out_dir)
+    problems = []
+    for fname, text in build().items():
+        path = out / fname
+        if not path.exists():
+            problems.append(f"{path}: missing; run `costcalc report`")
+            continue
+        old = path.read_text().splitlines()
+        new = text.splitlines()
+        for k, (a, b) in enumerate(zip(old, new), start=1):
+            if a != b:
+                problems.append(f"{path}:{k}: out of date; committed: {a.strip()[:80]!r}, "
+                                f"generated: {b.strip()[:80]!r}")
+                break
+        else:
+            if len(old) != len(new):
+                k = min(len(old), len(new)) + 1
+                problems.append(f"{path}:{k}: out of date; the committed file has {len(old)} "
+                                f"lines, the generated one {len(new)}")
+    return problems
+
+
+class ReportsOutOfDate(CostcalcError):
+    exit_code = 1
