@@ -418,26 +418,17 @@ class _Expander:
                                       depth)
         return prev
 
-    def _start(self, row, scope_vars, label):
+    def _count(self, row, key, scope_vars, label, default=None):
+        """A non-negative integer row key (repeat, start), or ``default`` when absent."""
+        if key not in row:
+            return default
         try:
-            start = substitute(row.get("start", 1), scope_vars)
+            n = substitute(row[key], scope_vars)
         except ExprError as exc:
-            raise _err(self.spec, row.key_line("start"), str(exc), label) from None
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise _err(self.spec, row.key_line("start"), f"start must be an integer >= 0, got "
-                       f"{start!r}", label)
-        return start
-
-    def _repeat(self, row, scope_vars, label, line):
-        if "repeat" not in row:
-            return None
-        try:
-            n = substitute(row["repeat"], scope_vars)
-        except ExprError as exc:
-            raise _err(self.spec, row.key_line("repeat"), str(exc), label) from None
+            raise _err(self.spec, row.key_line(key), str(exc), label) from None
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise _err(self.spec, row.key_line("repeat"), f"repeat must be an integer >= 0, "
-                       f"got {n!r}", label)
+            raise _err(self.spec, row.key_line(key), f"{key} must be an integer >= 0, got {n!r}",
+                       label)
         return n
 
     def add_op(self, row, line, local, in_names, scope_vars, names, prefix, scope, block,
@@ -493,9 +484,9 @@ class _Expander:
         if not isinstance(trainable, bool):
             raise _err(spec, row.key_line("trainable"), f"trainable must be true or false, got "
                        f"{trainable!r}", label)
-        n = self._repeat(row, scope_vars, label, line)
+        n = self._count(row, "repeat", scope_vars, label)
         count = 1 if n is None else n
-        start = self._start(row, scope_vars, label)
+        start = self._count(row, "start", scope_vars, label, 1)
         out = in_names[0]
         for i in range(start, start + count):
             lname = str(local) if n is None else self.spec.repeat_name.format(name=local, i=i)
@@ -535,9 +526,9 @@ class _Expander:
         if not isinstance(first, dict):
             raise _err(spec, row.key_line("first"), "'first' must be a mapping of arguments for "
                        "the first repetition", label)
-        n = self._repeat(row, scope_vars, label, line)
+        n = self._count(row, "repeat", scope_vars, label)
         count = 1 if n is None else n
-        start = self._start(row, scope_vars, label)
+        start = self._count(row, "start", scope_vars, label, 1)
         out = in_names[0]
         for i in range(start, start + count):
             call = dict(args)
