@@ -4,7 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test verify clean
+.PHONY: install demo test verify clean oracle bench
+
+# PyTorch (CPU build) is an optional test/benchmark dependency: the oracle in tests/test_oracle.py
+# and the comparison in bench/. Pinned; never a plain `pip install torch` (a multi-GB CUDA build).
+TORCH_VERSION ?= 2.13.0
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +28,11 @@ verify: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+oracle: $(STAMP)
+	@$(PY) -m pip show torch 2>/dev/null | grep -Eq '^Version: $(subst .,\.,$(TORCH_VERSION))(\+cpu)?$$' \
+		|| $(PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+
+bench: oracle
+	$(PY) bench/bench_forward.py
+	$(PY) bench/bench_sweep.py

@@ -98,6 +98,63 @@ def compare(names, sets, input_shape, batch, depth, fmt):
     _emit(render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt))
 
 
+@cli.command("sweep")
+@click.argument("name")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUES",
+              help="A parameter axis: a list v1,v2,... or a range start:stop:step (stop "
+                   "included when on the grid); a single value is a fixed override. Repeatable.")
+@click.option("--input", "input_shape", metavar="CxHxW",
+              help="Input shape; each of C, H, W may be a list or range, e.g. "
+                   "3x128,160,224x128,160,224 or '3x{128:224:32}x{128:224:32}' (H and W are "
+                   "separate axes; quote braces in the shell).")
+@click.option("--resolution", metavar="VALUES",
+              help="Square inputs, H = W = each value (list or range), e.g. 128:224:32; C from "
+                   "--input or the spec.")
+@click.option("--yes", "confirm", is_flag=True,
+              help="Run a grid of more than 10,000,000 points.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal and the sweep is "
+                   "large).")
+@format_option
+def sweep_cmd(name, sets, input_shape, resolution, confirm, progress, fmt):
+    """How cost grows over a grid of parameters and input sizes.
+
+    Every combination of the --set axes and the input axes is one point: a row with params,
+    MACs, FLOPs, activations and peak activation memory, or the reason it cannot be evaluated.
+    Then, per numeric axis, the growth exponent: the least-squares slope of log(quantity) on
+    log(axis value), the other axes held at each of their values (MACs vs resolution: 2).
+
+    \b
+    Examples:
+      costcalc sweep mobilenet --set alpha=0.25,0.5,0.75,1.0 --set resolution=128:224:32
+      costcalc sweep resnet50 --resolution 128:512:32
+      costcalc sweep conv5x5 --input 192x14,28,56x14,28,56
+    """
+    from .sweep import parse_sets, render_sweep, sweep
+    # auto: a bar on a terminal for sweeps of 1000+ steps (parameter combinations + points)
+    show = sys.stderr.isatty() if progress is None else progress
+    least = 1000 if progress is None else 0
+    bar = None
+
+    def tick(advance, total):
+        nonlocal bar
+        if bar is None:
+            if total < least:
+                return
+            bar = click.progressbar(length=total, label="sweep", file=sys.stderr)
+            bar.__enter__()
+        bar.update(advance)
+
+    params = parse_sets(sets)
+    try:
+        result = sweep(name, params, input_shape, resolution, confirm=confirm,
+                       progress=tick if show else None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    _emit(render_sweep(result, fmt))
+
+
 @cli.command("run")
 @click.argument("name")
 @set_option
