@@ -69,6 +69,38 @@ def make_weights(op, attrs, in_shapes, seed, index, dtype):
     return out
 
 
+def model_weights(model, seed=0, dtype="float32") -> list:
+    """Every layer's weights exactly as run() makes them, indexed like ``model.layers`` (the
+    input's entry is empty). Pass the list as ``run(..., weights=...)`` to keep weight generation
+    out of a timed forward pass (benchmarks) or to share it between runs."""
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype '{dtype}'; expected one of: {', '.join(DTYPES)}")
+    summary = analyze_model(model, 1)
+    shapes = [tuple(model.input_shape)] + [tuple(row.output_shape) for row in summary.layers]
+    index = {layer.name: i for i, layer in enumerate(model.layers)}
+    out = [[]]
+    for i, layer in enumerate(model.layers[1:], start=1):
+        in_shapes = [shapes[index[n]] for n in layer.inputs]
+        out.append(make_weights(layer.op, layer.attrs, in_shapes, seed, i, DTYPES[dtype]))
+    return out
+
+
+def _check_weights(model, summary, weights):
+    """Given weights must have one entry per layer with the shapes param_shapes() says."""
+    layers = model.layers
+    if len(weights) != len(layers):
+        raise UsageError(f"weights has {len(weights)} entries but the model has {len(layers)} "
+                         "layers (input included); expected model_weights(model, ...)")
+    shapes = [tuple(model.input_shape)] + [tuple(row.output_shape) for row in summary.layers]
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    for i, layer in enumerate(layers[1:], start=1):
+        in_shapes = [shapes[index[n]] for n in layer.inputs]
+        want = [tuple(shape) for _, shape in layer.op.param_shapes(layer.attrs, in_shapes)]
+        got = [tuple(np.shape(w)) for w in weights[i]]
+        if got != want:
+            raise UsageError(f"weights of layer '{layer.name}' have shapes {got}, expected {want}")
+
+
 def _available_bytes() -> int:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -101,10 +133,15 @@ def plan(name_or_spec, overrides=None, input_shape=None, batch=1, dtype="float32
 
 
 def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="float32",
-        counting=False, progress=None, keep_output=False) -> RunResult:
-    """Run the graph numerically. ``progress(i, n, name)`` is called before each layer."""
+        counting=False, progress=None, keep_output=False, weights=None) -> RunResult:
+    """Run the graph numerically. ``progress(i, n, name)`` is called before each layer.
+
+    ``weights``: optional, from ``model_weights(model, seed, dtype)`` for the same model; then
+    no weights are generated during the run (arrays of another dtype are converted)."""
     model, summary = plan(name_or_spec, overrides, input_shape, batch, dtype)
     dt = DTYPES[dtype]
+    if weights is not None:
+        _check_weights(model, summary, weights)
     layers = model.layers
     compiled = model.compile()
     index = {layer.name: i for i, layer in enumerate(layers)}
@@ -127,7 +164,10 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
             progress(i, len(layers) - 1, layer.name)
         xs = [live[index[n]] for n in layer.inputs]
         in_shapes = [x.shape[1:] for x in xs]
-        ws = make_weights(layer.op, layer.attrs, in_shapes, seed, i, dt)
+        if weights is None:
+            ws = make_weights(layer.op, layer.attrs, in_shapes, seed, i, dt)
+        else:
+            ws = [np.asarray(w, dtype=dt) for w in weights[i]]
         t0 = time.perf_counter()
         y, executed = layer.op.forward(xs, ws, compiled.attrs[i], layer.attrs, counting)
         seconds = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """Numba kernels for numeric forward passes (NCHW, a batch dimension, float32 or float64).
 
 Two kinds of convolution kernel:
-- the fast path: zero-pad, gather windows into columns (``im2col``, parallel), then one sgemm
-  per sample and group (NumPy's BLAS);
+- the fast path: gather windows into columns (``im2col``), then one sgemm per sample and group
+  (NumPy's BLAS); 1x1 convolutions skip the gather (stride 1) or only subsample (stride > 1);
 - the counting path (``*_direct``): plain loops over every output value and every tap, with a
   counter incremented at each multiply actually executed, padded zeros included.
 The executor uses the counting path in counting mode and the fast path otherwise; the tests
@@ -10,51 +10,157 @@ check both against a slow NumPy twin.
 
 Convention for the tap position of a window: output y reads input row ``y*stride + i*dilation``
 of the zero-padded input (pad_lo rows added in front).
+
+Threads: the matrix products run on the BLAS's own threads; every Numba kernel here is
+single-threaded on purpose. After a product, OpenBLAS keeps its worker threads spinning for a
+while (about 0.1 s by default); a Numba parallel region started then competes with them for the
+cores and waits for the scheduler (milliseconds per layer on a 2-core machine). The element-wise
+and gather kernels are memory-bound and run at nearly the same speed on one thread.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+_scratch = threading.local()
+
+
+def _buffer(size, dtype):
+    """A reusable scratch array of ``size`` elements for im2col columns (one per thread and
+    dtype, grown to the largest request and kept): a fresh allocation of that size on every
+    layer costs page faults. ``release_scratch()`` frees it."""
+    key = np.dtype(dtype).char
+    bufs = getattr(_scratch, "bufs", None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    buf = bufs.get(key)
+    if buf is None or buf.size < size:
+        buf = bufs[key] = np.empty(max(size, 1 << 16), dtype=dtype)
+    return buf[:size]
+
+
+def release_scratch():
+    """Free this thread's im2col scratch buffers (they are kept between calls)."""
+    _scratch.bufs = {}
+
+
+@njit(cache=True)
+def _pad_into(x, out, top, left, value):
+    n, c, h, w = x.shape
+    hp, wp = out.shape[2], out.shape[3]
+    for s in range(n):
+        for ch in range(c):
+            for r in range(hp):
+                orow = out[s, ch, r]
+                if r < top or r >= top + h:
+                    for q in range(wp):
+                        orow[q] = value
+                    continue
+                for q in range(left):
+                    orow[q] = value
+                dst = orow[left:left + w]
+                src = x[s, ch, r - top]
+                for q in range(w):
+                    dst[q] = src[q]
+                for q in range(left + w, wp):
+                    orow[q] = value
 
 
 def pad_hw(x, top, bottom, left, right, value=0.0):
     if top == bottom == left == right == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    _pad_into(np.ascontiguousarray(x), out, top, left, value)
+    return out
 
 
-@njit(parallel=True, cache=True)
+# Inner loops below index 1-D views with the bare loop variable (``dst[x] = src[x]``): Numba
+# then knows the index is non-negative, skips the wraparound check and vectorizes the loop.
+
+@njit(cache=True)
+def _phase_split(plane, s, out):
+    """out[p, r, x] = plane[r, x*s + p]: the columns of a (H, W) plane split by phase modulo s,
+    so that a strided walk along W becomes a contiguous one."""
+    hp, wp = plane.shape
+    for p in range(s):
+        m = (wp - p + s - 1) // s
+        for r in range(hp):
+            src = plane[r]
+            dst = out[p, r]
+            for x in range(m):
+                dst[x] = src[x * s + p]
+
+
+@njit(cache=True)
 def im2col(xp, kh, kw, sh, sw, dh, dw, ho, wo, out):
     """xp (C, Hp, Wp) -> out (C*kh*kw, ho*wo): one row per (channel, tap), one column per output."""
-    c_in = xp.shape[0]
-    for r in prange(c_in * kh * kw):
-        c = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        for y in range(ho):
-            src = y * sh + i * dh
-            for x in range(wo):
-                out[r, y * wo + x] = xp[c, src, x * sw + j * dw]
+    c_in, hp, wp = xp.shape
+    if sw > 1:
+        ph = np.empty((sw, hp, (wp + sw - 1) // sw), dtype=xp.dtype)
+    else:
+        ph = np.empty((1, 1, 1), dtype=xp.dtype)
+    for c in range(c_in):
+        if sw > 1:
+            _phase_split(xp[c], sw, ph)
+        for i in range(kh):
+            for j in range(kw):
+                row = out[(c * kh + i) * kw + j]
+                p = (j * dw) % sw
+                o = (j * dw) // sw
+                for y in range(ho):
+                    dst = row[y * wo:(y + 1) * wo]
+                    if sw == 1:
+                        src = xp[c, y * sh + i * dh, o:o + wo]
+                    else:
+                        src = ph[p, y * sh + i * dh, o:o + wo]
+                    for x in range(wo):
+                        dst[x] = src[x]
+
+
+@njit(cache=True)
+def _subsample(xp, sh, sw, ho, wo, out):
+    """out (N, C, ho, wo) = xp[:, :, ::sh, ::sw] cut to ho x wo (a strided 1x1 convolution)."""
+    n, c = xp.shape[0], xp.shape[1]
+    for s in range(n):
+        for ch in range(c):
+            for y in range(ho):
+                src = xp[s, ch, y * sh]
+                dst = out[s, ch, y]
+                for x in range(wo):
+                    dst[x] = src[x * sw]
 
 
 def conv2d_gemm(xp, w, sh, sw, dh, dw, groups, ho, wo):
     """Convolution of a padded batch by im2col + sgemm. w: (C_out, C_in/groups, kh, kw)."""
-    n, c_in = xp.shape[:2]
+    n, c_in, hp, wp = xp.shape
     c_out, cg, kh, kw = w.shape
     og = c_out // groups
+    k = cg * kh * kw
+    w2 = np.ascontiguousarray(w).reshape(c_out, k)
     y = np.empty((n, c_out, ho * wo), dtype=xp.dtype)
-    if kh == kw == 1 and sh == sw == 1 and xp.shape[2] == ho and xp.shape[3] == wo:
-        flat = xp.reshape(n, c_in, ho * wo)
-        for g in range(groups):
-            np.matmul(w[g * og:(g + 1) * og, :, 0, 0], flat[:, g * cg:(g + 1) * cg],
-                      out=y[:, g * og:(g + 1) * og])
+    if kh == kw == 1:
+        if sh == sw == 1 and hp == ho and wp == wo:
+            flat = np.ascontiguousarray(xp).reshape(n, c_in, ho * wo)
+        else:
+            flat = np.empty((n, c_in, ho, wo), dtype=xp.dtype)
+            _subsample(xp, sh, sw, ho, wo, flat)
+            flat = flat.reshape(n, c_in, ho * wo)
+        if groups == 1:
+            np.matmul(w2, flat, out=y)
+        else:
+            for g in range(groups):
+                np.matmul(w2[g * og:(g + 1) * og], flat[:, g * cg:(g + 1) * cg],
+                          out=y[:, g * og:(g + 1) * og])
         return y.reshape(n, c_out, ho, wo)
-    cols = np.empty((cg * kh * kw, ho * wo), dtype=xp.dtype)
+    xp = np.ascontiguousarray(xp)
+    cols = _buffer(k * ho * wo, xp.dtype).reshape(k, ho * wo)
     for s in range(n):
         for g in range(groups):
             im2col(xp[s, g * cg:(g + 1) * cg], kh, kw, sh, sw, dh, dw, ho, wo, cols)
-            np.matmul(w[g * og:(g + 1) * og].reshape(og, cg * kh * kw), cols,
-                      out=y[s, g * og:(g + 1) * og])
+            np.matmul(w2[g * og:(g + 1) * og], cols, out=y[s, g * og:(g + 1) * og])
     return y.reshape(n, c_out, ho, wo)
 
 
@@ -82,24 +188,53 @@ def conv2d_direct(xp, w, sh, sw, dh, dw, groups, ho, wo):
     return y, count
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
-    """Depthwise convolution: output channel o reads input channel o // multiplier."""
-    n = xp.shape[0]
+    """Depthwise convolution: output channel o reads input channel o // multiplier. Each output
+    sums its taps in (i, j) order, starting from 0."""
+    xp = np.ascontiguousarray(xp)
+    n, c_in, hp, wp = xp.shape
     c_out, _, kh, kw = w.shape
-    mult = c_out // xp.shape[1]
-    y = np.zeros((n, c_out, ho, wo), dtype=xp.dtype)
-    for t in prange(n * c_out):
-        s = t // c_out
-        co = t % c_out
-        ci = co // mult
-        for i in range(kh):
-            for j in range(kw):
-                wv = w[co, 0, i, j]
-                for yy in range(ho):
-                    row = yy * sh + i * dh
-                    for xx in range(wo):
-                        y[s, co, yy, xx] += xp[s, ci, row, xx * sw + j * dw] * wv
+    mult = c_out // c_in
+    y = np.empty((n, c_out, ho, wo), dtype=xp.dtype)
+    if sh == 1 and sw == 1:
+        # On the flattened padded plane, output (r, x) at t = r*Wp + x reads t + i*dh*Wp + j*dw:
+        # one long loop per tap (columns x >= wo of each row are computed and dropped).
+        length = (ho - 1) * wp + wo
+        acc = np.empty(length, dtype=xp.dtype)
+        for s in range(n):
+            for co in range(c_out):
+                flat = xp[s, co // mult].ravel()
+                for t in range(length):
+                    acc[t] = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[co, 0, i, j]
+                        src = flat[i * dh * wp + j * dw:]
+                        for t in range(length):
+                            acc[t] += src[t] * wv
+                for r in range(ho):
+                    dst = y[s, co, r]
+                    src = acc[r * wp:]
+                    for x in range(wo):
+                        dst[x] = src[x]
+        return y
+    ph = np.empty((sw, hp, (wp + sw - 1) // sw), dtype=xp.dtype)
+    for s in range(n):
+        for ci in range(c_in):
+            _phase_split(xp[s, ci], sw, ph)
+            for co in range(ci * mult, (ci + 1) * mult):
+                for r in range(ho):
+                    acc = y[s, co, r]
+                    for x in range(wo):
+                        acc[x] = 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            wv = w[co, 0, i, j]
+                            o = (j * dw) // sw
+                            src = ph[(j * dw) % sw, r * sh + i * dh, o:o + wo]
+                            for x in range(wo):
+                                acc[x] += src[x] * wv
     return y
 
 
@@ -141,52 +276,93 @@ def dense_direct(x, w):
     return y, count
 
 
-@njit(parallel=True, cache=True)
-def pool2d(x, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, is_max, include_pad):
+@njit(cache=True)
+def pool2d(x, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, ho, wo, is_max, include_pad):
     """Max or average pooling over the unpadded x; taps in the padding are skipped (max) or
-    count as zeros only when include_pad (average)."""
+    count as zeros only when include_pad (average: the divisor is the window clipped to the
+    padded input, as PyTorch and Caffe do when ceil mode lets it hang past the end). Each output
+    takes its taps in (i, j) order (sums in float64)."""
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     y = np.empty((n, c, ho, wo), dtype=x.dtype)
-    for t in prange(n * c):
-        s = t // c
-        ch = t % c
-        for yy in range(ho):
-            for xx in range(wo):
-                best = -np.inf
-                acc = 0.0
-                inside = 0
+    # tap column j lands inside the input for the output columns xx in [xlo[j], xhi[j])
+    xlo = np.zeros(kw, dtype=np.int64)
+    xhi = np.zeros(kw, dtype=np.int64)
+    cols = np.zeros(wo, dtype=np.int64)          # taps inside the input, per output column
+    pcols = np.zeros(wo, dtype=np.int64)         # taps inside the padded input
+    for j in range(kw):
+        lo, hi = wo, 0
+        for xx in range(wo):
+            q = xx * sw + j * dw - pl
+            if -pl <= q < w + pr:
+                pcols[xx] += 1
+            if 0 <= q < w:
+                lo = min(lo, xx)
+                hi = xx + 1
+                cols[xx] += 1
+        xlo[j], xhi[j] = lo, max(lo, hi)
+    buf = np.empty((sw, h, (w + sw - 1) // sw), dtype=x.dtype)
+    acc = np.empty(wo, dtype=np.float64)
+    for s in range(n):
+        for ch in range(c):
+            if sw == 1:
+                ph = x[s, ch].reshape(1, h, w)
+            else:
+                ph = buf
+                _phase_split(x[s, ch], sw, ph)
+            for yy in range(ho):
+                fill = -np.inf if is_max else 0.0
+                for xx in range(wo):
+                    acc[xx] = fill
+                rows = 0
+                prows = 0
                 for i in range(kh):
                     r = yy * sh + i * dh - pt
+                    if -pt <= r < h + pb:
+                        prows += 1
                     if r < 0 or r >= h:
                         continue
+                    rows += 1
                     for j in range(kw):
-                        q = xx * sw + j * dw - pl
-                        if q < 0 or q >= w:
-                            continue
-                        v = x[s, ch, r, q]
-                        inside += 1
-                        acc += v
-                        if v > best:
-                            best = v
+                        lo, hi = xlo[j], xhi[j]
+                        q0 = j * dw - pl
+                        p = q0 % sw
+                        start = lo + (q0 - p) // sw      # phase index of output column lo
+                        src = ph[p, r, start:start + hi - lo]
+                        dst = acc[lo:hi]
+                        if is_max:
+                            for t in range(hi - lo):
+                                if src[t] > dst[t]:
+                                    dst[t] = src[t]
+                        else:
+                            for t in range(hi - lo):
+                                dst[t] += src[t]
+                out = y[s, ch, yy]
                 if is_max:
-                    y[s, ch, yy, xx] = best
+                    for xx in range(wo):
+                        out[xx] = acc[xx]
+                elif include_pad:
+                    for xx in range(wo):
+                        out[xx] = acc[xx] / max(prows * pcols[xx], 1)
                 else:
-                    y[s, ch, yy, xx] = acc / (kh * kw if include_pad else max(inside, 1))
+                    for xx in range(wo):
+                        out[xx] = acc[xx] / max(rows * cols[xx], 1)
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def batch_norm(x, gamma, beta, mean, var, eps):
     n, c, h, w = x.shape
     y = np.empty_like(x)
-    for t in prange(n * c):
-        s = t // c
-        ch = t % c
-        scale = gamma[ch] / np.sqrt(var[ch] + eps)
-        shift = beta[ch] - mean[ch] * scale
-        for i in range(h):
-            for j in range(w):
-                y[s, ch, i, j] = x[s, ch, i, j] * scale + shift
+    for s in range(n):
+        for ch in range(c):
+            scale = gamma[ch] / np.sqrt(var[ch] + eps)
+            shift = beta[ch] - mean[ch] * scale
+            for i in range(h):
+                src = x[s, ch, i]
+                dst = y[s, ch, i]
+                for j in range(w):
+                    dst[j] = src[j] * scale + shift
     return y
 
 
@@ -209,24 +385,28 @@ def lrn(x, size, alpha, beta, k):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def clip_relu(x, lo, hi):
     """max(x, lo), then min(., hi): ReLU (0, inf) and ReLU6 (0, 6)."""
     flat = x.ravel()
     out = np.empty_like(flat)
-    for i in prange(flat.size):
+    for i in range(flat.size):
         v = flat[i]
         out[i] = lo if v < lo else (hi if v > hi else v)
     return out.reshape(x.shape)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def add_scaled(xs0, xs1, scale):
     flat0 = xs0.ravel()
     flat1 = xs1.ravel()
     out = np.empty_like(flat0)
-    for i in prange(flat0.size):
-        out[i] = flat0[i] + scale * flat1[i]
+    if scale == 1.0:
+        for i in range(flat0.size):
+            out[i] = flat0[i] + flat1[i]
+    else:
+        for i in range(flat0.size):
+            out[i] = flat0[i] + scale * flat1[i]
     return out.reshape(xs0.shape)
 
 

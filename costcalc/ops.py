@@ -576,9 +576,9 @@ class _Pool(Op):
     def forward(cls, xs, ws, a, attrs, counting):
         x = xs[0]
         h, w = x.shape[2], x.shape[3]
-        ho, pt, _ = window(h, a[1], a[3], a[10], a[5], a[6], a[7], a[14])
-        wo, pl, _ = window(w, a[2], a[4], a[11], a[5], a[8], a[9], a[14])
-        return kernels.pool2d(x, a[1], a[2], a[3], a[4], a[10], a[11], pt, pl, ho, wo,
+        ho, pt, pb = window(h, a[1], a[3], a[10], a[5], a[6], a[7], a[14])
+        wo, pl, pr = window(w, a[2], a[4], a[11], a[5], a[8], a[9], a[14])
+        return kernels.pool2d(x, a[1], a[2], a[3], a[4], a[10], a[11], pt, pb, pl, pr, ho, wo,
                               cls.name == "max_pool2d", a[15] != 0), 0
 
 
@@ -601,7 +601,7 @@ class AvgPool2D(_Pool):
     summary = "average pooling"
     attrs = _Pool.attrs + (
         Attr("count_include_pad", "bool", False, slot=15,
-             doc="divide by the full window, padding included (PyTorch default; Keras: false)"),
+             doc="padding counts in the divisor (PyTorch default; Keras: false)"),
     )
     formulas = {"output": "C x H_out x W_out (strides default to kernel)", "params": "0",
                 "MACs": "0", "other ops": "k_h*k_w per output element (adds and one divide)"}

@@ -68,21 +68,23 @@ def conv2d(x, w, b, stride, pads, dilation, groups):
     return y
 
 
-def pool2d(x, k, stride, pad_lo, out_hw, is_max, include_pad, dilation=(1, 1)):
-    """Pool by listing each window's in-bounds taps."""
+def pool2d(x, k, stride, pads, out_hw, is_max, include_pad, dilation=(1, 1)):
+    """Pool by listing each window's in-bounds taps; with include_pad the divisor counts the taps
+    inside the padded input (a ceil-mode window may hang past it)."""
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (pt, pl), (ho, wo), (dh, dw) = k, stride, pad_lo, out_hw, dilation
+    (kh, kw), (sh, sw), (pt, pb, pl, pr), (ho, wo), (dh, dw) = k, stride, pads, out_hw, dilation
     y = np.zeros((n, c, ho, wo))
     for i in range(ho):
         for j in range(wo):
             rows = [i * sh + a * dh - pt for a in range(kh)]
             cols = [j * sw + b * dw - pl for b in range(kw)]
             taps = [(r, q) for r in rows for q in cols if 0 <= r < h and 0 <= q < w]
+            padded = [(r, q) for r in rows for q in cols if -pt <= r < h + pb and -pl <= q < w + pr]
             vals = np.stack([x[:, :, r, q] for r, q in taps], axis=-1)
             if is_max:
                 y[:, :, i, j] = vals.max(axis=-1)
             else:
-                y[:, :, i, j] = vals.sum(axis=-1) / (kh * kw if include_pad else len(taps))
+                y[:, :, i, j] = vals.sum(axis=-1) / len(padded if include_pad else taps)
     return y
 
 
