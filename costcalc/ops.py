@@ -141,14 +141,14 @@ REQUIRED = object()
 class Attr:
     """One attribute: its kind, default and the slots it fills.
 
-    kinds: int (>= minimum), bool, pair (int or [h, w]: 2 slots), padding (valid | same | int |
+    kinds: int (>= minimum), bool, choice (one of choices; slot: its index), pair (int or [h, w]: 2 slots), padding (valid | same | int |
     [h, w] | [[top, bottom], [left, right]]: 5 slots), pad4 (as padding but numbers only: 4 slots),
     float (numeric passes only; a slot, if any, is set to 1 when given), str (no slot).
     """
 
-    def __init__(self, name, kind, default=REQUIRED, slot=None, doc="", minimum=1):
+    def __init__(self, name, kind, default=REQUIRED, slot=None, doc="", minimum=1, choices=()):
         self.name, self.kind, self.default, self.slot = name, kind, default, slot
-        self.doc, self.minimum = doc, minimum
+        self.doc, self.minimum, self.choices = doc, minimum, tuple(choices)
 
     @property
     def required(self):
@@ -204,6 +204,10 @@ class Attr:
             if not isinstance(v, str):
                 raise ValueError(f"expected a string, got {v!r}")
             return v
+        if k == "choice":
+            if v not in self.choices:
+                raise ValueError(f"expected one of {', '.join(self.choices)}, got {v!r}")
+            return v
         raise AssertionError(k)
 
     def encode(self, value, a):
@@ -224,6 +228,8 @@ class Attr:
                 a[s + 1:s + 5] = value
         elif k == "pad4":
             a[s:s + 4] = value
+        elif k == "choice":
+            a[s] = self.choices.index(value)
         elif k == "float":
             a[s] = 0 if value is None else 1
 
@@ -346,6 +352,34 @@ class Input(Op):
     counts = _no_counts
 
 
+# ----------------------------------------------------------------------------- fused activation
+# Keras layers may apply an activation themselves (Conv2D(..., activation="relu"), Dense(...,
+# activation="softmax")): one layer in model.summary(), so one row here. Its other ops are the
+# activation's own: 1 per output element, softmax 3.
+ACTIVATIONS = ("linear", "relu", "relu6", "sigmoid", "tanh", "softmax")
+ACTIVATION_SLOT = 15   # 14 is ceil_mode in the window layout
+
+
+def _activation_attr():
+    return Attr("activation", "choice", "linear", slot=ACTIVATION_SLOT, choices=ACTIVATIONS,
+                doc="applied to the output: " + ", ".join(ACTIVATIONS))
+
+
+@njit(cache=True)
+def activation_ops(code, outputs):
+    """Other ops of a fused activation (code = index in ACTIVATIONS) over ``outputs`` elements."""
+    if code == 0:
+        return 0
+    return cmul(3 if code == 5 else 1, outputs)
+
+
+def activate(y, code):
+    """Apply the fused activation ``code`` to a layer's output."""
+    if code == 0:
+        return y
+    return OPS[_BY_NAME[ACTIVATIONS[code]].code].forward([y], [], None, None, False)[0]
+
+
 # ----------------------------------------------------------------------------- convolutions
 @register
 class Conv2D(Op):
@@ -355,12 +389,13 @@ class Conv2D(Op):
     attrs = (Attr("filters", "int", slot=0, doc="output channels C_out"),) + _window_attrs() + (
         Attr("groups", "int", 1, slot=12, doc="channel groups"),
         Attr("bias", "bool", True, slot=13, doc="adds a bias per output channel"),
+        _activation_attr(),
     )
     formulas = {
         "output": "C_out x H_out x W_out (window rule)",
         "params": "k_h*k_w*(C_in/groups)*C_out + C_out if bias",
         "MACs": "H_out*W_out*C_out * k_h*k_w*C_in/groups",
-        "other ops": "bias: 1 per output element",
+        "other ops": "bias: 1 per output element; activation: 1 (softmax 3) per output element",
     }
 
     @staticmethod
@@ -383,7 +418,8 @@ class Conv2D(Op):
         outputs = cmul3(c, h, w)
         bias = a[13] * c
         params = cadd(cmul(per_output, c), bias)
-        return params, params, cmul(outputs, per_output), a[13] * outputs
+        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        return params, params, cmul(outputs, per_output), other
 
     @staticmethod
     def param_shapes(attrs, in_shapes):
@@ -399,7 +435,7 @@ class Conv2D(Op):
             y, n = kernels.conv2d_direct(xp, ws[0], a[3], a[4], a[10], a[11], a[12], ho, wo)
         else:
             y, n = kernels.conv2d_gemm(xp, ws[0], a[3], a[4], a[10], a[11], a[12], ho, wo), 0
-        return _bias(y, ws, a[13]), n
+        return activate(_bias(y, ws, a[13]), a[ACTIVATION_SLOT]), n
 
 
 @register
@@ -408,12 +444,13 @@ class DepthwiseConv2D(Op):
     name = "depthwise_conv2d"
     summary = "depthwise convolution: each input channel filtered on its own (Keras DepthwiseConv2D)"
     attrs = (Attr("depth_multiplier", "int", 1, slot=0, doc="filters per input channel"),) + \
-        _window_attrs() + (Attr("bias", "bool", True, slot=13, doc="bias per output channel"),)
+        _window_attrs() + (Attr("bias", "bool", True, slot=13, doc="bias per output channel"),
+                           _activation_attr())
     formulas = {
         "output": "C_in*depth_multiplier x H_out x W_out",
         "params": "k_h*k_w*C_in*depth_multiplier + C_out if bias",
         "MACs": "H_out*W_out*C_in*depth_multiplier * k_h*k_w  (MobileNet Eq. 5, first term)",
-        "other ops": "bias: 1 per output element",
+        "other ops": "bias: 1 per output element; activation: 1 (softmax 3) per output element",
     }
 
     @staticmethod
@@ -434,7 +471,8 @@ class DepthwiseConv2D(Op):
         per_output = a[1] * a[2]
         outputs = cmul3(c, h, w)
         params = cadd(cmul(per_output, c), a[13] * c)
-        return params, params, cmul(outputs, per_output), a[13] * outputs
+        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        return params, params, cmul(outputs, per_output), other
 
     @staticmethod
     def param_shapes(attrs, in_shapes):
@@ -449,7 +487,7 @@ class DepthwiseConv2D(Op):
             y, n = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
         else:
             y, n = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo), 0
-        return _bias(y, ws, a[13]), n
+        return activate(_bias(y, ws, a[13]), a[ACTIVATION_SLOT]), n
 
 
 @register
@@ -461,12 +499,13 @@ class SeparableConv2D(Op):
         _window_attrs() + (
         Attr("depth_multiplier", "int", 1, slot=12, doc="depthwise filters per input channel"),
         Attr("bias", "bool", True, slot=13, doc="bias per output channel (pointwise step)"),
+        _activation_attr(),
     )
     formulas = {
         "output": "C_out x H_out x W_out",
         "params": "k_h*k_w*C_in*dm + C_in*dm*C_out + C_out if bias",
         "MACs": "H_out*W_out*C_in*dm*k_h*k_w + H_out*W_out*C_in*dm*C_out  (MobileNet Eq. 5)",
-        "other ops": "bias: 1 per output element",
+        "other ops": "bias: 1 per output element; activation: 1 (softmax 3) per output element",
     }
 
     @staticmethod
@@ -486,7 +525,9 @@ class SeparableConv2D(Op):
         depthwise = cmul4(hw, mid, a[1], a[2])
         pointwise = cmul3(hw, mid, c)
         params = cadd(cadd(cmul3(a[1], a[2], mid), cmul(mid, c)), a[13] * c)
-        return params, params, cadd(depthwise, pointwise), a[13] * cmul(hw, c)
+        outputs = cmul(hw, c)
+        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        return params, params, cadd(depthwise, pointwise), other
 
     @staticmethod
     def param_shapes(attrs, in_shapes):
@@ -502,9 +543,10 @@ class SeparableConv2D(Op):
         if counting:
             mid, n1 = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
             y, n2 = kernels.conv2d_direct(mid, ws[1], 1, 1, 1, 1, 1, ho, wo)
-            return _bias(y, ws, a[13]), n1 + n2
+            return activate(_bias(y, ws, a[13]), a[ACTIVATION_SLOT]), n1 + n2
         mid = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
-        return _bias(kernels.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo), ws, a[13]), 0
+        y = _bias(kernels.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo), ws, a[13])
+        return activate(y, a[ACTIVATION_SLOT]), 0
 
 
 @register
@@ -513,12 +555,12 @@ class Dense(Op):
     name = "dense"
     summary = "fully connected layer on a flat (C x 1 x 1) input"
     attrs = (Attr("units", "int", slot=0, doc="outputs"),
-             Attr("bias", "bool", True, slot=13, doc="bias per output"))
+             Attr("bias", "bool", True, slot=13, doc="bias per output"), _activation_attr())
     formulas = {
         "output": "units x 1 x 1",
         "params": "C_in*units + units if bias",
         "MACs": "C_in*units",
-        "other ops": "bias: 1 per output",
+        "other ops": "bias: 1 per output; activation: 1 (softmax 3) per output",
     }
 
     @staticmethod
@@ -533,7 +575,7 @@ class Dense(Op):
     def counts(a, shapes, ins, c, h, w):
         macs = cmul(shapes[ins[0], 0], c)
         params = cadd(macs, a[13] * c)
-        return params, params, macs, a[13] * c
+        return params, params, macs, cadd(a[13] * c, activation_ops(a[ACTIVATION_SLOT], c))
 
     @staticmethod
     def param_shapes(attrs, in_shapes):
@@ -547,7 +589,7 @@ class Dense(Op):
             y, n = kernels.dense_direct(x, ws[0])
         else:
             y, n = x @ ws[0].T, 0
-        return _bias(y.reshape(y.shape[0], -1, 1, 1), ws, a[13]), n
+        return activate(_bias(y.reshape(y.shape[0], -1, 1, 1), ws, a[13]), a[ACTIVATION_SLOT]), n
 
 
 # ----------------------------------------------------------------------------- pooling

@@ -212,3 +212,12 @@ def test_bad_run_requests_fail_before_work():
         plan("vgg16", input_shape=(3, 8, 8))
     with pytest.raises(UsageError, match="GiB"):
         plan("vgg16", batch=10**6)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6", "sigmoid", "tanh", "softmax"])
+def test_fused_activation_equals_separate_layer(act):
+    fused, _, _, _ = one(f"{{op: conv2d, filters: 3, kernel: 3, activation: {act}}}", (2, 5, 5))
+    spec = load_text(f"input: [2, 5, 5]\nlayers:\n  - {{op: conv2d, filters: 3, kernel: 3}}\n"
+                     f"  - {{op: {act}}}\n", "k.yaml")
+    apart = run(spec, batch=2, seed=SEED, dtype="float64", keep_output=True)
+    np.testing.assert_allclose(fused.output, apart.output, rtol=1e-12)

@@ -194,3 +194,14 @@ def test_every_registered_op_has_rules_and_formulas():
 def test_window_larger_than_input_is_an_error():
     with pytest.raises(SpecError, match="larger than its input 3x4x4"):
         one_layer("{name: c, op: conv2d, filters: 1, kernel: 5}", (3, 4, 4))
+
+
+@pytest.mark.parametrize("act,per_element", [("linear", 0), ("relu", 1), ("relu6", 1),
+                                             ("sigmoid", 1), ("tanh", 1), ("softmax", 3)])
+def test_fused_activation_adds_its_other_ops(act, per_element):
+    # Keras Conv2D(..., activation=...): bias 1 + activation per output element
+    r = layer0(one_layer(f"{{op: conv2d, filters: 4, kernel: 3, activation: {act}}}", (2, 6, 6)))
+    assert r.other_ops == 4 * 4 * 4 * (1 + per_element)
+    assert r.macs == 4 * 4 * 4 * 9 * 2
+    r = layer0(one_layer(f"{{op: dense, units: 5, activation: {act}}}", (7, 1, 1)))
+    assert r.other_ops == 5 * (1 + per_element)

@@ -198,11 +198,22 @@ def op_channel_pad(xs, ws, attrs):
     return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))
 
 
+ACTIVATIONS = {
+    "linear": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh, "softmax": lambda y: F.softmax(y, dim=1),
+}
+
+
+def fused(fn):
+    """conv2d, depthwise, separable and dense may apply an activation to their output."""
+    return lambda xs, ws, attrs: ACTIVATIONS[attrs.get("activation", "linear")](fn(xs, ws, attrs))
+
+
 OPS = {
-    "conv2d": op_conv2d,
-    "depthwise_conv2d": op_depthwise_conv2d,
-    "separable_conv2d": op_separable_conv2d,
-    "dense": op_dense,
+    "conv2d": fused(op_conv2d),
+    "depthwise_conv2d": fused(op_depthwise_conv2d),
+    "separable_conv2d": fused(op_separable_conv2d),
+    "dense": fused(op_dense),
     "max_pool2d": op_max_pool2d,
     "avg_pool2d": op_avg_pool2d,
     "global_avg_pool": op_global_avg_pool,
