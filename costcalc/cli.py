@@ -240,7 +240,8 @@ def verify(names, fmt, failures):
     else:
         keys = ["spec", "quantity", "setting", "expected", "computed", "difference", "tolerance",
                 "status", "source"]
-        _emit(table(keys, [[_plain(r[k]) for k in keys] for r in shown], fmt))
+        if shown:
+            _emit(table(keys, [[_plain(r[k]) for k in keys] for r in shown], fmt))
         failed = sum(r["status"] == FAIL for r in rows)
         disagree = sum(r["status"] == "source disagrees" for r in rows)
         _emit(f"\n{len(rows)} checks: {len(rows) - failed - disagree} pass, {disagree} source "

@@ -117,3 +117,14 @@ def test_readme_states_the_conventions_verbatim():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert ops.CONVENTIONS.rstrip() in readme
     assert "make test" in readme and "make demo" in readme
+
+
+def test_readme_shows_real_output(run_cli):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for cmd in ("compare inception-naive inception-bottleneck", "summary conv5x5-bottleneck"):
+        shown = re.search(r"\$ costcalc " + re.escape(cmd) + r"\n(.*?)\n```", readme, re.S)
+        assert shown, cmd
+        _, out, _ = run_cli(*cmd.split())
+        assert shown.group(1).rstrip() == out.rstrip(), cmd
