@@ -37,10 +37,11 @@ import numba
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import torch_oracle  # noqa: E402
+from common import REPORT, ROOT, cpu_model, write_section  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
 from costcalc import execute  # noqa: E402
 from costcalc.spec import load  # noqa: E402
@@ -48,21 +49,10 @@ from costcalc.spec import load  # noqa: E402
 NETS = ["resnet50", "mobilenet", "vgg16", "inception-v3", "xception"]
 BATCHES = [1, 8]
 SECTION = "## Forward passes (issue #4)"
-REPORT = ROOT / "reports" / "performance.md"
 PAUSE = 0.25          # seconds between switching libraries (see the module docstring)
 
 
 # ----------------------------------------------------------------------------- machine facts
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def cpu_flags():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -338,28 +328,7 @@ def render(facts, peak, rows, breakdown, reps, seconds, side=None):
 
 
 def write_report(section):
-    """Replace (or add, first) our section in reports/performance.md, keeping the others."""
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    if REPORT.exists():
-        text = REPORT.read_text()
-    else:
-        text = ("# Performance\n\nMachine-dependent measurements (everything else in reports/ is "
-                "deterministic). Each section is written by its own benchmark.\n")
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        first = next((i for i, line in enumerate(lines) if line.startswith("## ")), len(lines))
-        before, after = lines[:first], lines[first:]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        before, after = lines[:start], lines[end:]
-    while before and not before[-1].strip():
-        before.pop()
-    new = "\n".join(before) + "\n\n" + section.rstrip() + "\n"
-    if after:
-        new += "\n" + "\n".join(after).rstrip() + "\n"
-    REPORT.write_text(new)
+    write_section("forward", section)
 
 
 def main(argv=None):

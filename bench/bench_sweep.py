@@ -31,22 +31,21 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common import REPORT, ROOT, cpu_model, write_section  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
 from costcalc import engine  # noqa: E402
 from costcalc.analysis import analyze_model, summarize  # noqa: E402
 from costcalc.spec import load, load_text  # noqa: E402
 from costcalc.sweep import sweep  # noqa: E402
 
-REPORT = ROOT / "reports" / "performance.md"
 HEADING = "## Sweeps (issue #6)"
-BEGIN, END = "<!-- sweeps:begin -->", "<!-- sweeps:end -->"
 
 
 def pin_one_core():
@@ -56,16 +55,6 @@ def pin_one_core():
         return f"pinned to CPU {cpu}"
     except (AttributeError, OSError):
         return "not pinned (no sched_setaffinity)"
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(fn, reps):
@@ -282,7 +271,7 @@ def fmt_rate(x):
 
 def render(facts, res_rows, res_layers, recomputed, struct_rows, depth_rows, torch_rows,
            torch_version, wall):
-    out = [HEADING, "", BEGIN, "",
+    out = [HEADING, "",
            "Written by `bench/bench_sweep.py` (`make bench`). " + "; ".join(
                f"{k}: {v}" for k, v in facts + [("torch", torch_version)]) + ".", "",
            f"### Resolution sweeps, one core (resnet50: {res_layers} layers)", "",
@@ -345,27 +334,12 @@ def render(facts, res_rows, res_layers, recomputed, struct_rows, depth_rows, tor
             "`summarize(spec)` of a spec already loaded.", "",
             "All times in this section: Python's garbage collector off while timing (as timeit); "
             "best of several runs for the engine, medians for the PyTorch comparison.", "",
-            f"Benchmark wall time: {wall:.0f} s.", "", END]
+            f"Benchmark wall time: {wall:.0f} s."]
     return "\n".join(out)
 
 
 def write_report(section):
-    """Replace the text between our markers (or append heading and markers at the end)."""
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    text = REPORT.read_text() if REPORT.exists() else (
-        "# Performance\n\nMachine-dependent measurements (everything else in reports/ is "
-        "deterministic). Each section is written by its own benchmark.\n")
-    body = section.split(BEGIN, 1)[1].rsplit(END, 1)[0]
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + BEGIN + body + END + tail
-    elif HEADING in text:
-        head, tail = text.split(HEADING, 1)
-        text = head + HEADING + "\n\n" + BEGIN + body + END + "\n" + tail.lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    REPORT.write_text(text)
+    write_section("sweeps", section)
 
 
 def main(argv=None):

@@ -239,27 +239,6 @@ def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
 
 
 @njit(cache=True)
-def depthwise_direct(xp, w, sh, sw, dh, dw, ho, wo):
-    n = xp.shape[0]
-    c_out, _, kh, kw = w.shape
-    mult = c_out // xp.shape[1]
-    y = np.zeros((n, c_out, ho, wo), dtype=xp.dtype)
-    count = 0
-    for s in range(n):
-        for co in range(c_out):
-            ci = co // mult
-            for yy in range(ho):
-                for xx in range(wo):
-                    acc = 0.0
-                    for i in range(kh):
-                        for j in range(kw):
-                            acc += xp[s, ci, yy * sh + i * dh, xx * sw + j * dw] * w[co, 0, i, j]
-                            count += 1
-                    y[s, co, yy, xx] = acc
-    return y, count
-
-
-@njit(cache=True)
 def dense_direct(x, w):
     """x (N, C_in), w (units, C_in): y = x w^T with every multiply counted."""
     n, c_in = x.shape

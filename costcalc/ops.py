@@ -484,7 +484,8 @@ class DepthwiseConv2D(Op):
     def forward(xs, ws, a, attrs, counting):
         xp, ho, wo = _padded(xs[0], a)
         if counting:
-            y, n = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
+            # depthwise = grouped convolution with one group per input channel
+            y, n = kernels.conv2d_direct(xp, ws[0], a[3], a[4], a[10], a[11], xp.shape[1], ho, wo)
         else:
             y, n = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo), 0
         return activate(_bias(y, ws, a[13]), a[ACTIVATION_SLOT]), n
@@ -541,7 +542,8 @@ class SeparableConv2D(Op):
     def forward(xs, ws, a, attrs, counting):
         xp, ho, wo = _padded(xs[0], a)
         if counting:
-            mid, n1 = kernels.depthwise_direct(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
+            mid, n1 = kernels.conv2d_direct(xp, ws[0], a[3], a[4], a[10], a[11], xp.shape[1],
+                                            ho, wo)
             y, n2 = kernels.conv2d_direct(mid, ws[1], 1, 1, 1, 1, 1, ho, wo)
             return activate(_bias(y, ws, a[13]), a[ACTIVATION_SLOT]), n1 + n2
         mid = kernels.depthwise_fast(xp, ws[0], a[3], a[4], a[10], a[11], ho, wo)
