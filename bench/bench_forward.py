@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import torch_oracle  # noqa: E402
-from common import REPORT, ROOT, cpu_model, write_section  # noqa: E402
+from common import cpu_model, publish  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
 from costcalc import execute  # noqa: E402
 from costcalc.spec import load  # noqa: E402
@@ -327,10 +327,6 @@ def render(facts, peak, rows, breakdown, reps, seconds, side=None):
     return "\n".join(out)
 
 
-def write_report(section):
-    write_section("forward", section)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default=",".join(NETS))
@@ -376,11 +372,7 @@ def main(argv=None):
     facts.append(("other processes", f"{100 * busy:.0f}% of the machine's CPU time during the "
                                      f"timed runs ({100 * idle_share:.0f}% just before)"))
     section = render(facts, peak, rows, breakdown, args.reps, time.perf_counter() - start, side)
-    print()
-    print(section)
-    if not args.no_report:
-        write_report(section)
-        print(f"wrote {REPORT.relative_to(ROOT)}")
+    publish("forward", section, write=not args.no_report)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import REPORT, ROOT, cpu_model, write_section  # noqa: E402
+from common import cpu_model, publish  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
 from costcalc import engine  # noqa: E402
 from costcalc.analysis import analyze_model, summarize  # noqa: E402
@@ -338,10 +338,6 @@ def render(facts, res_rows, res_layers, recomputed, struct_rows, depth_rows, tor
     return "\n".join(out)
 
 
-def write_report(section):
-    write_section("sweeps", section)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
@@ -373,11 +369,7 @@ def main(argv=None):
               f"{row[5] / row[3]:.1f}x", flush=True)
     section = render(facts, res_rows, res_layers, recomputed, struct_rows, depth_rows,
                      torch_rows, torch_version, time.perf_counter() - start)
-    print()
-    print(section)
-    if not args.no_report:
-        write_report(section)
-        print(f"wrote {REPORT.relative_to(ROOT)}")
+    publish("sweeps", section, write=not args.no_report)
 
 
 if __name__ == "__main__":

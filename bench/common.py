@@ -33,3 +33,12 @@ def write_section(name: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
+
+
+def publish(name: str, section: str, write: bool = True) -> None:
+    """Print a benchmark's section and, unless told not to, write it into the report."""
+    print()
+    print(section)
+    if write:
+        write_section(name, section)
+        print(f"wrote {REPORT.relative_to(ROOT)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import mermaid
 from .analysis import summarize
 from .errors import CostcalcError
-from .render import human, human_bytes, shape_text, source_text, table
+from .render import human_bytes, shape_text, source_text, table
 from .spec import available, load
 from .verify import DISAGREES, FAIL, verify_spec
 

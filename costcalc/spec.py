@@ -513,7 +513,7 @@ class _Expander:
         bname = row["block"]
         label = str(local) if local is not None else str(bname)
         if local is None:
-            raise _err(spec, line, f"a block row needs a 'name' (the block instance's name)", label)
+            raise _err(spec, line, "a block row needs a 'name' (the block instance's name)", label)
         if bname not in spec.blocks:
             hint = ops.closest(bname, spec.blocks)
             raise _err(spec, row.key_line("block"), f"unknown block '{bname}'"

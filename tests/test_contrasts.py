@@ -186,7 +186,7 @@ def mobilenet_weights(alpha=1.0, separable=True):
 def test_factorization_of_a_5x5(reports):
     text = section(reports["factorization.md"], "Replacing a 5x5")
     out, c = 28 * 28 * 192, 192
-    five = out * 25 * c
+    assert row(text, "one 5x5")[5] == n(out * 25 * c)         # 28*28*192 outputs x 5*5*192
     # Szegedy et al. 2015, Sec. 3.1: (9+9)/25, "a relative gain of 28%"
     cases = {"one 5x5": (1, 25), "two 3x3": (2, 9), "two 3x1 + 1x3 pairs": (4, 3),
              "5x1 then 1x5": (2, 5)}

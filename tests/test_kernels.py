@@ -1,12 +1,10 @@
 """Every kernel against its slow NumPy twin (naive.py), and counting mode on every spec."""
-import itertools
 import textwrap
 
 import numpy as np
 import pytest
 
 import naive
-from costcalc import ops
 from costcalc.analysis import summarize
 from costcalc.errors import CostcalcError, UsageError
 from costcalc.execute import layer_rng, make_weights, plan, run

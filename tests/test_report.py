@@ -1,6 +1,5 @@
 """Reports: deterministic, checked against the committed ones, numbers traceable."""
 import re
-import shutil
 from pathlib import Path
 
 import pytest

@@ -12,7 +12,7 @@ import pytest
 
 from costcalc import engine, ops
 from costcalc.errors import UsageError
-from costcalc.spec import available, load
+from costcalc.spec import load
 from costcalc.sweep import parse_input_grid, parse_sets, parse_values, structural_params, sweep
 
 
