@@ -28,7 +28,10 @@ def _scoped(summary, scope):
         wanted = set(scope[3:].split("|"))
         rows = [r for r in summary.layers if r.op in wanted]
     else:
-        rows = [r for r in summary.layers if _in_scope(r.name, str(scope), seps)]
+        # a layer or block instance by its name path, or a top-level row (a stage) by its name
+        groups = {layer.name: layer.group for layer in summary.model.layers}
+        rows = [r for r in summary.layers
+                if _in_scope(r.name, str(scope), seps) or groups[r.name] == scope]
     if not rows:
         raise UsageError(f"scope '{scope}' matches no layer")
     return rows
