@@ -34,5 +34,5 @@ oracle: $(STAMP)
 		|| $(PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
 
 bench: oracle
-	$(PY) bench/bench_forward.py
+	$(PY) bench/bench_forward.py --autodetect-blas
 	$(PY) bench/bench_sweep.py
