@@ -128,3 +128,25 @@ def test_readme_shows_real_output(run_cli):
         assert shown, cmd
         _, out, _ = run_cli(*cmd.split())
         assert shown.group(1).rstrip() == out.rstrip(), cmd
+
+
+@pytest.mark.parametrize("args,words", [
+    (["run", "conv5x5", "--dtype", "float16x"], ["unknown dtype 'float16x'", "float32"]),
+    (["run", "vgg16", "--input", "3x8x8"], ["vgg16.yaml:", "larger than its input"]),
+    (["run", "vgg16", "--batch", "1000000"], ["GiB", "--batch"]),
+])
+def test_run_rejects_bad_requests_before_work(run_cli, args, words):
+    code, out, err = run_cli(*args)
+    assert code == 2 and out == "" and "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_run_counting_mode_reports_equal(run_cli):
+    code, out, err = run_cli("run", "conv5x5-bottleneck", "--count", "--input", "192x7x7",
+                             "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    # 7*7*16*192 + 7*7*32*5*5*16: same padding keeps 7x7
+    assert d["executed_macs"] == d["macs"] == 7 * 7 * 16 * 192 + 7 * 7 * 32 * 25 * 16
+    assert d["peak_activations_measured"] == d["peak_activations_analytic"]
