@@ -70,7 +70,7 @@ def parse_input(text) -> tuple | None:
     return shape
 
 
-def _layer_error(model: Model, err: int, index: int, shapes) -> SpecError:
+def layer_error(model: Model, err: int, index: int, shapes) -> SpecError:
     if index < 0:
         return CountOverflowError(f"a total leaves the int64 range (over 9.2e18) for input "
                                   f"{'x'.join(map(str, model.input_shape))}; expected a smaller "
@@ -92,7 +92,7 @@ def analyze_model(model: Model, batch: int = 1, dtype: str = "float32") -> Summa
     compiled = model.compile()
     err, index, shapes, counts, peak = compiled.run(model.input_shape)
     if err != ops.E_OK:
-        raise _layer_error(model, err, index, shapes)
+        raise layer_error(model, err, index, shapes)
     rows = []
     for i, layer in enumerate(model.layers):
         if i == 0:

@@ -287,7 +287,7 @@ class Spec:
             params[name] = value
         return params
 
-    def _check_requirements(self, params):
+    def check_requirements(self, params):
         """`require:` entries ({check: expr, message: text}) guard parameter values."""
         items = self.data.get("require") or []
         if not isinstance(items, list):
@@ -321,7 +321,7 @@ class Spec:
         if not isinstance(shape, list) or len(shape) != 3 or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
             raise _err(self, line, f"input must be [C, H, W] of positive integers, got {shape!r}")
-        self._check_requirements(params)
+        self.check_requirements(params)
         exp = _Expander(self, params)
         exp.run()
         return Model(self, params, tuple(shape), exp.layers, line, dict(exp.alias))

@@ -430,7 +430,7 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
                 inputs[span] = block
             else:
                 inputs[span] = block
-            spec._check_requirements(resolved)
+            spec.check_requirements(resolved)
         except CostcalcError as exc:
             state[span] = 1
             for i in span:
@@ -490,10 +490,10 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
 
 def _explain(graph: _Graph, inp, err: int, layer: int) -> str:
     """The one-line reason of an invalid point, as `costcalc summary` would give it."""
-    from .analysis import _layer_error
+    from .analysis import layer_error
     model = dataclasses.replace(graph.model, input_shape=tuple(int(v) for v in inp))
     _, _, shapes, _, _ = graph.compiled.run(model.input_shape)
-    return _layer_error(model, err, layer, shapes).message
+    return layer_error(model, err, layer, shapes).message
 
 
 # ----------------------------------------------------------------------------- exponents
