@@ -79,10 +79,13 @@ def _eval(node, scope):
         return _eval(node.body if _eval(node.test, scope) else node.orelse, scope)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(e, scope) for e in node.elts]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
-        if node.keywords:
-            raise ExprError("keyword arguments are not supported in expressions")
-        return FUNCTIONS[node.func.id](*[_eval(a, scope) for a in node.args])
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        # the fixed functions, or one the spec expander puts in scope (auto)
+        fn = FUNCTIONS.get(node.func.id) or scope.get(node.func.id)
+        if callable(fn):
+            if node.keywords:
+                raise ExprError("keyword arguments are not supported in expressions")
+            return fn(*[_eval(a, scope) for a in node.args])
     raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression "
                     f"(allowed: numbers, names, arithmetic, comparisons, if/else, "
                     f"{', '.join(sorted(FUNCTIONS))})")

@@ -19,8 +19,8 @@ from .yamlload import LDict, LList, load_yaml, load_yaml_file
 TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "require", "input",
             "naming", "blocks", "layers", "expect", "notes")
 ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
-RESERVED = ("i", "n", "input")   # the repetition index and count, and the input's name
-BLOCK_KEYS = ("args", "layers", "output", "doc")
+RESERVED = ("i", "n", "input", "auto")   # repetition index and count, the input, Keras names
+BLOCK_KEYS = ("args", "layers", "output", "doc", "prefix")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
                "note", "batch", "bound")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "weights", "macs", "flops",
@@ -178,7 +178,8 @@ class Spec:
         for key in self.defaults:
             if key in RESERVED:
                 raise _err(self, self.defaults.key_line(key), f"parameter name '{key}' is "
-                           f"reserved ({', '.join(RESERVED)}: repetition index, count, input)")
+                           f"reserved ({', '.join(RESERVED)}: repetition index, count, input, "
+                           "automatic names)")
         naming = data.get("naming") or {}
         if not isinstance(naming, dict):
             raise _err(self, data.key_line("naming"), "'naming' must be a mapping")
@@ -203,7 +204,7 @@ class Spec:
                 if key in RESERVED:
                     raise _err(self, bdef["args"].key_line(key), f"block '{bname}': argument "
                                f"name '{key}' is reserved ({', '.join(RESERVED)}: repetition "
-                               "index, count, input)")
+                               "index, count, input, automatic names)")
         if not isinstance(data["layers"], list) or not data["layers"]:
             raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list")
         self.expectations = self._parse_expect(data.get("expect") or [])
@@ -330,17 +331,28 @@ class Spec:
 class _Expander:
     def __init__(self, spec: Spec, params: dict):
         self.spec = spec
-        self.params = params
+        self.uids: dict = {}
+        self.counting = True
+        self.params = {**params, "auto": self.auto}
         self.layers = [Layer("input", ops.Input, {}, [], spec.data.key_line("input"))]
         self.defined = {"input": 0}       # full name -> layer index
         self.where = {"input": self.layers[0].line}
         self.alias = {}                   # block instance full name -> its output's full name
         self.group = ""
 
+    def auto(self, prefix):
+        """Keras's automatic layer names, in the order the spec creates them: conv2d, conv2d_1..."""
+        prefix = str(prefix)
+        n = self.uids.get(prefix, 0)
+        if not self.counting:             # a skipped row's name: no layer is made
+            return f"{prefix}_skipped"
+        self.uids[prefix] = n + 1
+        return prefix if n == 0 else f"{prefix}_{n}"
+
     def run(self):
         top = {"input": "input"}
         self.expand(self.spec.data["layers"], self.params, top, prefix="", default_input="input",
-                    scope=(), block="", depth=0)
+                    scope=(), block="", depth=0, name_prefix="")
 
     def full(self, prefix, name):
         return f"{prefix}{self.spec.sep}{name}" if prefix else name
@@ -363,8 +375,11 @@ class _Expander:
                    + (f"; did you mean '{hint}'?" if hint else "")
                    + " (expected the name of an earlier layer, or 'input')", layer)
 
-    def expand(self, rows, scope_vars, names, prefix, default_input, scope, block, depth):
-        """Expand rows into self.layers; return the full name of the last output."""
+    def expand(self, rows, scope_vars, names, prefix, default_input, scope, block, depth,
+               name_prefix):
+        """Expand rows into self.layers; return the full name of the last output. ``prefix`` is
+        the enclosing block instance's path; ``name_prefix`` what layer names start with (the
+        same, unless a block has prefix: false)."""
         spec = self.spec
         if depth > MAX_DEPTH:
             raise _err(spec, getattr(rows, "line", None), f"blocks nested deeper than {MAX_DEPTH}"
@@ -382,10 +397,12 @@ class _Expander:
                 raise _err(spec, line, "a layer needs exactly one of 'op' (an op from `costcalc "
                            "ops`) or 'block' (a block of this spec)", label)
             try:
-                if local is not None:
-                    local = substitute(local, scope_vars)
-                    label = local
                 when = substitute(row.get("when", True), scope_vars)
+                if local is not None:
+                    self.counting = bool(when) if isinstance(when, (bool, int, float)) else True
+                    local = substitute(local, scope_vars)
+                    self.counting = True
+                    label = local
                 raw_inputs = substitute(row.get("inputs"), scope_vars)
             except ExprError as exc:
                 raise _err(spec, line, str(exc), label) from None
@@ -411,11 +428,11 @@ class _Expander:
             if depth == 0:
                 self.group = str(local) if has_block else ""
             if has_op:
-                prev = self.add_op(row, line, local, in_names, scope_vars, names, prefix, scope,
-                                   block, auto_count)
+                prev = self.add_op(row, line, local, in_names, scope_vars, names, name_prefix,
+                                   scope, block, auto_count)
             else:
                 prev = self.add_block(row, line, local, in_names, scope_vars, names, prefix, scope,
-                                      depth)
+                                      depth, name_prefix)
         return prev
 
     def _count(self, row, key, scope_vars, label, default=None):
@@ -508,7 +525,8 @@ class _Expander:
                        + (f" (first defined on line {first})" if first else "")
                        + "; expected every layer name to be unique")
 
-    def add_block(self, row, line, local, in_names, scope_vars, names, prefix, scope, depth):
+    def add_block(self, row, line, local, in_names, scope_vars, names, prefix, scope, depth,
+                  name_prefix):
         spec = self.spec
         bname = row["block"]
         label = str(local) if local is not None else str(bname)
@@ -565,8 +583,10 @@ class _Expander:
             full = self.full(prefix, lname)
             self.check_new(full, line)
             inner_names = {"input": out}
+            # prefix: false (Keras's auto-named conv2d_bn units): layer names keep the outer prefix
+            inner_prefix = full if bdef.get("prefix", True) else name_prefix
             last = self.expand(bdef["layers"], inner, inner_names, full, out, scope + (full,),
-                               this_block, depth + 1)
+                               this_block, depth + 1, inner_prefix)
             if "output" in bdef:
                 oname = bdef["output"]
                 if oname not in inner_names:

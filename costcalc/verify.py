@@ -31,7 +31,8 @@ def _scoped(summary, scope):
         # a layer or block instance by its name path, or a top-level row (a stage) by its name
         groups = {layer.name: layer.group for layer in summary.model.layers}
         rows = [r for r in summary.layers
-                if _in_scope(r.name, str(scope), seps) or groups[r.name] == scope]
+                if _in_scope(r.name, str(scope), seps) or groups[r.name] == scope
+                or scope in r.scope]
     if not rows:
         raise UsageError(f"scope '{scope}' matches no layer")
     return rows
