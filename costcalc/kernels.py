@@ -27,11 +27,11 @@ from numba import njit
 _scratch = threading.local()
 
 
-def _buffer(size, dtype):
+def _buffer(size, dtype, slot="cols"):
     """A reusable scratch array of ``size`` elements for im2col columns (one per thread and
     dtype, grown to the largest request and kept): a fresh allocation of that size on every
     layer costs page faults. ``release_scratch()`` frees it."""
-    key = np.dtype(dtype).char
+    key = (slot, np.dtype(dtype).char)
     bufs = getattr(_scratch, "bufs", None)
     if bufs is None:
         bufs = _scratch.bufs = {}
@@ -133,10 +133,101 @@ def _subsample(xp, sh, sw, ho, wo, out):
                     dst[x] = src[x * sw]
 
 
+# Winograd F(2x2, 3x3) (Lavin and Gray 2015, "Fast Algorithms for Convolutional Neural
+# Networks"): each 2x2 block of outputs from a 4x4 input tile with 16 multiplies per channel
+# pair instead of 36, as 16 batched GEMMs. Same result up to float rounding; the counting path
+# still runs conv2d_direct, whose multiplies are the convention's.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+WINOGRAD_MIN_TILES = 512   # below (small maps), im2col + one GEMM is faster here
+
+
+@njit(cache=True)
+def _winograd_input(xp, th, tw, v):
+    """v[4a+b, c, p] = (B^T d B)[a, b] for the 4x4 tile d of channel c at tile p (tile (i, j)
+    starts at row 2i, column 2j of the padded input; reads past its end are zeros). A tile row
+    at a time: B^T over whole rows, then B along them, so writes run along p."""
+    n, c, hp, wp = xp.shape
+    width = 2 * tw + 2
+    rows = np.zeros((4, width), dtype=xp.dtype)
+    t = np.zeros((4, width), dtype=xp.dtype)
+    for s in range(n):
+        for ch in range(c):
+            for ti in range(th):
+                p0 = (s * th + ti) * tw
+                for a in range(4):
+                    r = 2 * ti + a
+                    src = xp[s, ch, min(r, hp - 1)]
+                    dst = rows[a]
+                    for q in range(width):
+                        dst[q] = src[q] if r < hp and q < wp else 0.0
+                r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+                for q in range(width):          # B^T d, for every tile of the row at once
+                    t[0, q] = r0[q] - r2[q]
+                    t[1, q] = r1[q] + r2[q]
+                    t[2, q] = r2[q] - r1[q]
+                    t[3, q] = r1[q] - r3[q]
+                for a in range(4):              # (B^T d) B
+                    ta = t[a]
+                    v0, v1, v2, v3 = v[4 * a, ch], v[4 * a + 1, ch], v[4 * a + 2, ch], v[4 * a + 3, ch]
+                    for tj in range(tw):
+                        q = 2 * tj
+                        v0[p0 + tj] = ta[q] - ta[q + 2]
+                        v1[p0 + tj] = ta[q + 1] + ta[q + 2]
+                        v2[p0 + tj] = ta[q + 2] - ta[q + 1]
+                        v3[p0 + tj] = ta[q + 1] - ta[q + 3]
+
+
+@njit(cache=True)
+def _winograd_output(m, n, th, tw, ho, wo, y):
+    """y[s, k, 2i:2i+2, 2j:2j+2] = A^T M A for each tile (cut at the output's edge)."""
+    c_out = m.shape[1]
+    t = np.zeros((2, 4), dtype=m.dtype)
+    for s in range(n):
+        for k in range(c_out):
+            for ti in range(th):
+                for tj in range(tw):
+                    p = (s * th + ti) * tw + tj
+                    for b in range(4):          # A^T M
+                        m0, m1 = m[b, k, p], m[4 + b, k, p]
+                        m2, m3 = m[8 + b, k, p], m[12 + b, k, p]
+                        t[0, b] = m0 + m1 + m2
+                        t[1, b] = m1 - m2 - m3
+                    for a in range(2):          # (A^T M) A
+                        r = 2 * ti + a
+                        if r >= ho:
+                            break
+                        y[s, k, r, 2 * tj] = t[a, 0] + t[a, 1] + t[a, 2]
+                        if 2 * tj + 1 < wo:
+                            y[s, k, r, 2 * tj + 1] = t[a, 1] - t[a, 2] - t[a, 3]
+
+
+def conv2d_winograd(xp, w, ho, wo):
+    """3x3, stride 1, no dilation, one group, on a padded batch (ho = hp - 2, wo = wp - 2)."""
+    n, c_in = xp.shape[:2]
+    c_out = w.shape[0]
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    g = _G.astype(xp.dtype)
+    # U = G w G^T for every filter: two BLAS contractions, then (a, b) first
+    u = np.tensordot(np.tensordot(g, w, axes=([1], [2])), g, axes=([3], [1]))   # a, k, c, b
+    u = np.ascontiguousarray(u.transpose(0, 3, 1, 2)).reshape(16, c_out, c_in)
+    tiles = n * th * tw
+    v = _buffer(16 * c_in * tiles, xp.dtype, "winograd_v").reshape(16, c_in, tiles)
+    _winograd_input(np.ascontiguousarray(xp), th, tw, v)
+    m = _buffer(16 * c_out * tiles, xp.dtype, "winograd_m").reshape(16, c_out, tiles)
+    np.matmul(u, v, out=m)
+    y = np.empty((n, c_out, ho, wo), dtype=xp.dtype)
+    _winograd_output(m, n, th, tw, ho, wo, y)
+    return y
+
+
 def conv2d_gemm(xp, w, sh, sw, dh, dw, groups, ho, wo):
     """Convolution of a padded batch by im2col + sgemm. w: (C_out, C_in/groups, kh, kw)."""
     n, c_in, hp, wp = xp.shape
     c_out, cg, kh, kw = w.shape
+    # Winograd pays where its 16 GEMMs stay wide: many tiles (large maps) and channels
+    if kh == kw == 3 and sh == sw == 1 and dh == dw == 1 and groups == 1 and cg >= 16 \
+            and n * ((ho + 1) // 2) * ((wo + 1) // 2) >= WINOGRAD_MIN_TILES:
+        return conv2d_winograd(xp, w, ho, wo)
     og = c_out // groups
     k = cg * kh * kw
     w2 = np.ascontiguousarray(w).reshape(c_out, k)

@@ -46,6 +46,7 @@ CONV_CASES = [
     (3, 5, 6, 6, (1, 1), (2, 2), (1, 1), 1, "same", True),
     (8, 8, 5, 5, (3, 3), (1, 1), (1, 1), 8, "same", False),
     (2, 3, 4, 4, (5, 5), (1, 1), (1, 1), 1, "same", False),       # window > input: pads
+    (16, 8, 47, 48, (3, 3), (1, 1), (1, 1), 1, "same", True),     # large map: Winograd path
 ]
 
 
@@ -219,3 +220,18 @@ def test_fused_activation_equals_separate_layer(act):
                      f"  - {{op: {act}}}\n", "k.yaml")
     apart = run(spec, batch=2, seed=SEED, dtype="float64", keep_output=True)
     np.testing.assert_allclose(fused.output, apart.output, rtol=1e-12)
+
+
+def test_winograd_path_is_taken_and_exact(monkeypatch):
+    from costcalc import kernels
+    calls = []
+    real = kernels.conv2d_winograd
+    monkeypatch.setattr(kernels, "conv2d_winograd", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 49, 50))          # padded 47x48 map: 2*24*24 tiles
+    w = rng.standard_normal((8, 16, 3, 3))
+    assert 2 * 24 * 24 >= kernels.WINOGRAD_MIN_TILES
+    got = kernels.conv2d_gemm(x, w, 1, 1, 1, 1, 1, 47, 48)
+    want = naive.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    assert calls == [1]
