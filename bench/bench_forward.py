@@ -280,8 +280,10 @@ def render(facts, peak, rows, breakdown, reps, seconds, side=None):
            "under `torch.no_grad()`, in the same process. Warm-up runs first, then "
            f"{reps} runs of each, interleaved, with a {PAUSE:g} s pause between libraries; the "
            "median is shown. Ratio = costcalc / PyTorch (below 1: costcalc is faster). "
-           "GFLOP/s = 2 x MACs / time; peak = NumPy float32 matrix product "
-           "(the BLAS costcalc's convolutions use).", "",
+           "GFLOP/s = 2 x analytic MACs / time; peak = NumPy float32 matrix product "
+           "(the BLAS costcalc's convolutions use). costcalc's convolutions are im2col + one "
+           "GEMM, except 3x3 stride-1 ones on large maps, which use Winograd F(2x2, 3x3) "
+           "(fewer multiplies, so their GFLOP/s can pass the sgemm peak).", "",
            "### Machine", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in facts]
     out += ["", f"sgemm peak (3072 x 3072 float32 product): NumPy {peak['numpy']:.0f} GFLOP/s, "
