@@ -366,6 +366,12 @@ def _activation_attr():
 
 
 @njit(cache=True)
+def epilogue_ops(a, outputs):
+    """Other ops after a conv or dense product: bias (slot 13) and fused activation."""
+    return cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+
+
+@njit(cache=True)
 def activation_ops(code, outputs):
     """Other ops of a fused activation (code = index in ACTIVATIONS) over ``outputs`` elements."""
     if code == 0:
@@ -418,7 +424,7 @@ class Conv2D(Op):
         outputs = cmul3(c, h, w)
         bias = a[13] * c
         params = cadd(cmul(per_output, c), bias)
-        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        other = epilogue_ops(a, outputs)
         return params, params, cmul(outputs, per_output), other
 
     @staticmethod
@@ -471,7 +477,7 @@ class DepthwiseConv2D(Op):
         per_output = a[1] * a[2]
         outputs = cmul3(c, h, w)
         params = cadd(cmul(per_output, c), a[13] * c)
-        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        other = epilogue_ops(a, outputs)
         return params, params, cmul(outputs, per_output), other
 
     @staticmethod
@@ -527,7 +533,7 @@ class SeparableConv2D(Op):
         pointwise = cmul3(hw, mid, c)
         params = cadd(cadd(cmul3(a[1], a[2], mid), cmul(mid, c)), a[13] * c)
         outputs = cmul(hw, c)
-        other = cadd(a[13] * outputs, activation_ops(a[ACTIVATION_SLOT], outputs))
+        other = epilogue_ops(a, outputs)
         return params, params, cadd(depthwise, pointwise), other
 
     @staticmethod
@@ -577,7 +583,7 @@ class Dense(Op):
     def counts(a, shapes, ins, c, h, w):
         macs = cmul(shapes[ins[0], 0], c)
         params = cadd(macs, a[13] * c)
-        return params, params, macs, cadd(a[13] * c, activation_ops(a[ACTIVATION_SLOT], c))
+        return params, params, macs, epilogue_ops(a, c)
 
     @staticmethod
     def param_shapes(attrs, in_shapes):
