@@ -79,7 +79,7 @@ def layer_error(model: Model, err: int, index: int, shapes) -> SpecError:
     index_of = {lay.name: i for i, lay in enumerate(model.layers)}
     in_shapes = [tuple(int(v) for v in shapes[index_of[n]]) for n in layer.inputs]
     text = ops.explain(err, layer.op, layer.attrs, in_shapes)
-    cls = CountOverflowError if err in (ops.E_OVERFLOW, ops.E_TOO_LARGE) else SpecError
+    cls = CountOverflowError if err == ops.OVERFLOW else SpecError
     if cls is CountOverflowError:
         text = (f"a count leaves the int64 range (over 9.2e18) at input "
                 f"{'x'.join(map(str, model.input_shape))}; expected a smaller input or network")
@@ -91,7 +91,7 @@ def analyze_model(model: Model, batch: int = 1, dtype: str = "float32") -> Summa
         raise UsageError(f"--batch must be a positive integer, got {batch}")
     compiled = model.compile()
     err, index, shapes, counts, peak = compiled.run(model.input_shape)
-    if err != ops.E_OK:
+    if err != ops.OK:
         raise layer_error(model, err, index, shapes)
     rows = []
     for i, layer in enumerate(model.layers):

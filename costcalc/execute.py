@@ -57,13 +57,13 @@ def make_weights(op, attrs, in_shapes, seed, index, dtype):
     """Deterministic weights for one layer, scaled so activations stay of order one."""
     rng = layer_rng(seed, index)
     out = []
-    for role, shape in op.param_shapes(attrs, in_shapes):
-        if role == "kernel":
+    for _role, shape, init in op.param_shapes(attrs, in_shapes):
+        if init == "fan_in":
             fan_in = int(np.prod(shape[1:]))
             w = rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))
-        elif role in ("gamma", "var"):
+        elif init == "positive":
             w = rng.uniform(0.5, 1.5, shape)
-        else:  # bias, beta, mean
+        else:  # small: bias, beta, mean
             w = rng.normal(0.0, 0.1, shape)
         out.append(np.ascontiguousarray(w, dtype=dtype))
     return out
@@ -95,7 +95,7 @@ def _check_weights(model, summary, weights):
     index = {layer.name: i for i, layer in enumerate(layers)}
     for i, layer in enumerate(layers[1:], start=1):
         in_shapes = [shapes[index[n]] for n in layer.inputs]
-        want = [tuple(shape) for _, shape in layer.op.param_shapes(layer.attrs, in_shapes)]
+        want = [tuple(shape) for _, shape, _ in layer.op.param_shapes(layer.attrs, in_shapes)]
         got = [tuple(np.shape(w)) for w in weights[i]]
         if got != want:
             raise UsageError(f"weights of layer '{layer.name}' have shapes {got}, expected {want}")
@@ -143,7 +143,7 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
     if weights is not None:
         _check_weights(model, summary, weights)
     layers = model.layers
-    compiled = model.compile()
+    views = [layer.op.view(layer.attrs) for layer in layers]
     index = {layer.name: i for i, layer in enumerate(layers)}
     last_use = list(range(len(layers)))
     for i, layer in enumerate(layers):
@@ -169,7 +169,7 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
         else:
             ws = [np.asarray(w, dtype=dt) for w in weights[i]]
         t0 = time.perf_counter()
-        y, executed = layer.op.forward(xs, ws, compiled.attrs[i], layer.attrs, counting)
+        y, executed = layer.op.forward(xs, ws, views[i], counting)
         seconds = time.perf_counter() - t0
         y = np.ascontiguousarray(y, dtype=dt)
         row = summary.layers[i - 1]

@@ -211,12 +211,11 @@ def render_ops(fmt="table") -> str:
     for op in ops.OPS[1:]:
         attrs = []
         for at in op.attrs:
-            d = "required" if at.required else f"default {at.default!r}"
-            attrs.append(f"{at.name} ({at.kind}, {d})")
+            attrs.append(at.describe())
         f = op.formulas
         entries.append({"op": op.name, "summary": op.summary, "attributes": attrs,
-                        "inputs": (f"{op.min_inputs}" if op.min_inputs == op.max_inputs
-                                   else f"{op.min_inputs}+"),
+                        "inputs": (f"{op.min_inputs()}" if op.min_inputs() == op.max_inputs()
+                                   else f"{op.min_inputs()}+"),
                         "output": f.get("output", ""), "params": f.get("params", "0"),
                         "trainable": f.get("trainable", "= params"), "macs": f.get("MACs", "0"),
                         "other_ops": f.get("other ops", "0")})

@@ -107,17 +107,18 @@ class Model:
         return self.spec.path
 
     def compile(self):
-        from .engine import Compiled
+        from .engine import FROZEN, NCOLS, Compiled
         index = {layer.name: i for i, layer in enumerate(self.layers)}
         n = len(self.layers)
         codes = np.zeros(n, dtype=np.int64)
-        attrs = np.zeros((n, ops.NSLOTS), dtype=np.int64)
+        attrs = np.zeros((n, NCOLS), dtype=np.int64)
         in_ptr = np.zeros(n + 1, dtype=np.int64)
         edges = []
         for i, layer in enumerate(self.layers):
             codes[i] = layer.op.code
-            layer.op.encode(layer.attrs, attrs[i])
-            attrs[i, ops.FROZEN_SLOT] = 0 if layer.trainable else 1
+            fields = layer.op.encode(layer.attrs)
+            attrs[i, :len(fields)] = fields
+            attrs[i, FROZEN] = 0 if layer.trainable else 1
             edges.extend(index[name] for name in layer.inputs)
             in_ptr[i + 1] = len(edges)
         return Compiled(codes, attrs, in_ptr, np.array(edges, dtype=np.int64))
@@ -466,9 +467,9 @@ class _Expander:
         for key in ("first",):
             if key in row:
                 raise _err(spec, row.key_line(key), f"'{key}' is for block rows", label)
-        if not (op.min_inputs <= len(in_names) <= op.max_inputs):
-            want = (f"{op.min_inputs}" if op.min_inputs == op.max_inputs
-                    else f"{op.min_inputs} to {op.max_inputs}")
+        if not (op.min_inputs() <= len(in_names) <= op.max_inputs()):
+            want = (f"{op.min_inputs()}" if op.min_inputs() == op.max_inputs()
+                    else f"{op.min_inputs()} to {op.max_inputs()}")
             raise _err(spec, row.key_line("inputs"), f"{op.name} takes {want} input(s), "
                        f"got {len(in_names)}", label)
         values = {}
@@ -492,7 +493,11 @@ class _Expander:
         for at in op.attrs:
             if at.required and at.name not in values:
                 raise _err(spec, line, f"{op.name} needs attribute '{at.name}' ({at.doc})", label)
-        attrs = op.normalize(values)
+        try:
+            attrs = op.normalize(values)
+        except ops.AttrError as exc:
+            at_line = row.key_line(exc.attr) if exc.attr in row else line
+            raise _err(spec, at_line, f"{op.name} attribute '{exc.attr}': {exc}", label) from None
         trainable = row.get("trainable", True)
         try:
             trainable = substitute(trainable, scope_vars)

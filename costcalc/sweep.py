@@ -304,15 +304,7 @@ def _spec_input(spec: Spec, params: dict):
 
 
 def _brief_reason(err: int, layer) -> str:
-    what = {ops.E_WINDOW: "a window larger than its input (input too small)",
-            ops.E_SHAPES: "add inputs of different shapes",
-            ops.E_SPATIAL: "concat inputs of different heights or widths",
-            ops.E_GROUPS_IN: "input channels not divisible by groups",
-            ops.E_GROUPS_OUT: "filters not divisible by groups",
-            ops.E_NOT_FLAT: "dense on a map that is not 1x1",
-            ops.E_CHANNEL_PAD: "channel_pad to fewer channels than its input",
-            ops.E_TOO_LARGE: "a count leaves the int64 range (over 9.2e18)",
-            ops.E_OVERFLOW: "a count leaves the int64 range (over 9.2e18)"}.get(err, f"error {err}")
+    what = ops.brief(err)
     return f"layer '{layer.name}' ({layer.op.name}): {what}" if layer is not None else what
 
 
@@ -470,9 +462,9 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
         tot, st = graph.compiled.run_many(x)
         calls += 1
         totals[p] = tot
-        for b in np.nonzero(st[:, 0] != ops.E_OK)[0]:
+        for b in np.nonzero(st[:, 0] != ops.OK)[0]:
             i, err, layer = int(p[b]), int(st[b, 0]), int(st[b, 1])
-            state[i] = 2 if err in (ops.E_OVERFLOW, ops.E_TOO_LARGE) else 1
+            state[i] = 2 if err == ops.OVERFLOW else 1
             totals[i] = 0
             if explained < MAX_EXPLAINED:
                 explained += 1

@@ -106,3 +106,199 @@ def lrn(x, size, alpha, beta, k):
 def softmax(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- twins by op
+# TWINS[op] (xs, ws, attrs) -> output: each op's forward pass the long way, from the op's
+# documented semantics (`costcalc ops`) and the layer's attribute values as a spec gives them.
+# tests/test_conformance.py checks every op's kernel against its twin. Families added later
+# keep their twins in naive_<family>.py modules, merged here.
+TWINS = {}
+
+
+def twin(name):
+    def register(fn):
+        TWINS[name] = fn
+        return fn
+    return register
+
+
+def window_pads(attrs, h, w):
+    """(top, bottom, left, right) of an op with kernel/strides/padding/dilation."""
+    (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilation"]
+    pad = attrs["padding"]
+    if pad == "valid":
+        return (0, 0, 0, 0)
+    if pad == "same":
+        _, t, b = same_padding(h, kh, sh, dh)
+        _, l, r = same_padding(w, kw, sw, dw)
+        return (t, b, l, r)
+    return tuple(pad)
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _tanh(x):
+    e = np.exp(-2.0 * np.abs(x))
+    return np.sign(x) * (1.0 - e) / (1.0 + e)
+
+
+# The activations a layer may fuse (its `activation:`); families add theirs.
+FUSED = {"linear": lambda x: x, "relu": lambda x: np.where(x > 0, x, 0.0),
+         "relu6": lambda x: np.minimum(np.where(x > 0, x, 0.0), 6.0),
+         "sigmoid": _sigmoid, "tanh": _tanh, "softmax": softmax}
+
+
+def _fused(y, attrs):
+    return FUSED[attrs.get("activation", "linear")](y)
+
+
+def _bias(ws, attrs):
+    return ws[-1] if attrs["bias"] else None
+
+
+@twin("conv2d")
+def _conv2d_twin(xs, ws, attrs):
+    x = xs[0]
+    pads = window_pads(attrs, x.shape[2], x.shape[3])
+    return _fused(conv2d(x, ws[0], _bias(ws, attrs), attrs["strides"], pads, attrs["dilation"],
+                         attrs["groups"]), attrs)
+
+
+@twin("depthwise_conv2d")
+def _depthwise_twin(xs, ws, attrs):
+    x = xs[0]
+    pads = window_pads(attrs, x.shape[2], x.shape[3])
+    return _fused(conv2d(x, ws[0], _bias(ws, attrs), attrs["strides"], pads, attrs["dilation"],
+                         x.shape[1]), attrs)
+
+
+@twin("separable_conv2d")
+def _separable_twin(xs, ws, attrs):
+    x = xs[0]
+    pads = window_pads(attrs, x.shape[2], x.shape[3])
+    mid = conv2d(x, ws[0], None, attrs["strides"], pads, attrs["dilation"], x.shape[1])
+    return _fused(conv2d(mid, ws[1], _bias(ws, attrs), (1, 1), (0, 0, 0, 0), (1, 1), 1), attrs)
+
+
+@twin("dense")
+def _dense_twin(xs, ws, attrs):
+    x = xs[0].reshape(xs[0].shape[0], -1)
+    y = np.array([[sum(x[s, c] * ws[0][u, c] for c in range(x.shape[1]))
+                   for u in range(ws[0].shape[0])] for s in range(x.shape[0])])
+    if attrs["bias"]:
+        y = y + ws[-1]
+    return _fused(y.reshape(y.shape[0], -1, 1, 1), attrs)
+
+
+def _pool_twin(is_max):
+    def run(xs, ws, attrs):
+        x = xs[0]
+        h, w = x.shape[2], x.shape[3]
+        (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilation"]
+        t, b, l, r = window_pads(attrs, h, w)
+        ho = window_positions(h, kh, sh, dh, t, b, attrs["ceil_mode"])
+        wo = window_positions(w, kw, sw, dw, l, r, attrs["ceil_mode"])
+        return pool2d(x, (kh, kw), (sh, sw), (t, b, l, r), (ho, wo), is_max,
+                      attrs.get("count_include_pad", False), (dh, dw))
+    return run
+
+
+TWINS["max_pool2d"] = _pool_twin(True)
+TWINS["avg_pool2d"] = _pool_twin(False)
+
+
+@twin("global_avg_pool")
+def _gap_twin(xs, ws, attrs):
+    x = xs[0]
+    return np.array([[[[np.sum(x[s, c]) / (x.shape[2] * x.shape[3])]] for c in range(x.shape[1])]
+                     for s in range(x.shape[0])])
+
+
+@twin("global_max_pool")
+def _gmp_twin(xs, ws, attrs):
+    x = xs[0]
+    return np.array([[[[max(x[s, c].ravel())]] for c in range(x.shape[1])]
+                     for s in range(x.shape[0])])
+
+
+@twin("batch_norm")
+def _bn_twin(xs, ws, attrs):
+    ws = list(ws)
+    c = xs[0].shape[1]
+    gamma = ws.pop(0) if attrs["scale"] else np.ones(c)
+    beta = ws.pop(0) if attrs["center"] else np.zeros(c)
+    return batch_norm(xs[0], gamma, beta, ws[0], ws[1], attrs["epsilon"])
+
+
+@twin("lrn")
+def _lrn_twin(xs, ws, attrs):
+    return lrn(xs[0], attrs["size"], attrs["alpha"], attrs["beta"], attrs["k"])
+
+
+for _name in ("linear", "relu", "relu6", "sigmoid", "tanh", "softmax"):
+    TWINS[_name] = (lambda f: lambda xs, ws, attrs: f(xs[0]))(FUSED[_name])
+
+
+@twin("add")
+def _add_twin(xs, ws, attrs):
+    scale = attrs["scale"] if attrs["scale"] is not None else 1.0
+    out = xs[0].copy()
+    for x in xs[1:]:
+        out = out + scale * x
+    return out
+
+
+@twin("concat")
+def _concat_twin(xs, ws, attrs):
+    n = xs[0].shape[0]
+    return np.array([np.vstack([x[s] for x in xs]) for s in range(n)])
+
+
+@twin("zero_pad2d")
+def _pad_twin(xs, ws, attrs):
+    t, b, l, r = attrs["padding"]
+    x = xs[0]
+    out = np.zeros(x.shape[:2] + (x.shape[2] + t + b, x.shape[3] + l + r))
+    out[:, :, t:t + x.shape[2], l:l + x.shape[3]] = x
+    return out
+
+
+@twin("channel_pad")
+def _channel_pad_twin(xs, ws, attrs):
+    x = xs[0]
+    sh, sw = attrs["strides"]
+    rows = range(0, x.shape[2], sh)
+    cols = range(0, x.shape[3], sw)
+    sub = x[:, :, list(rows)][:, :, :, list(cols)]
+    extra = attrs["filters"] - x.shape[1]
+    out = np.zeros((x.shape[0], attrs["filters"], len(rows), len(cols)))
+    out[:, extra // 2:extra // 2 + x.shape[1]] = sub
+    return out
+
+
+@twin("flatten")
+def _flatten_twin(xs, ws, attrs):
+    x = xs[0]
+    return np.array([[[[v]] for v in x[s].ravel()] for s in range(x.shape[0])])
+
+
+@twin("dropout")
+def _dropout_twin(xs, ws, attrs):
+    return xs[0]
+
+
+def _merge_families():
+    import importlib
+    import pkgutil
+    from pathlib import Path
+    for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if m.name.startswith("naive_"):
+            mod = importlib.import_module(m.name)
+            TWINS.update(getattr(mod, "TWINS", {}))
+            FUSED.update(getattr(mod, "FUSED", {}))
+
+
+_merge_families()

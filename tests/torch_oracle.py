@@ -231,11 +231,33 @@ OPS = {
     "channel_pad": op_channel_pad,
     "flatten": lambda xs, ws, a: xs[0].reshape(xs[0].shape[0], -1, 1, 1),
     "dropout": lambda xs, ws, a: xs[0],
+    "linear": lambda xs, ws, a: xs[0],
 }
+
+# Families added later keep their translations in oracle_<family>.py modules (OPS, WEIGHT_SHAPES
+# and the ACTIVATIONS a layer may fuse), merged here.
+WEIGHT_SHAPES = {}
+
+
+def _merge_families():
+    import importlib
+    import pkgutil
+    from pathlib import Path
+    for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if m.name.startswith("oracle_"):
+            mod = importlib.import_module(m.name)
+            OPS.update(getattr(mod, "OPS", {}))
+            WEIGHT_SHAPES.update(getattr(mod, "WEIGHT_SHAPES", {}))
+            ACTIVATIONS.update(getattr(mod, "ACTIVATIONS", {}))
+
+
+_merge_families()
 
 
 def expected_weight_shapes(op_name, attrs, in_shapes):
     """The stored arrays of a layer, written from the op's documentation (not param_shapes)."""
+    if op_name in WEIGHT_SHAPES:
+        return [tuple(s) for s in WEIGHT_SHAPES[op_name](attrs, in_shapes)]
     c = in_shapes[0][0]
     if op_name == "conv2d":
         kh, kw = attrs["kernel"]

@@ -1,0 +1,72 @@
+"""The op registry: one declaration per op (see ``base.py`` for what a declaration holds).
+
+Ops live in family modules, imported here in a fixed order (an op's code is its place in the
+registry): the input, activations (before the layers that can fuse them), convolutions and dense,
+pooling, normalization, merges, reshapes, and the families added after them. Adding an op means
+adding one class to one of these modules (specs/README.md, "Adding an op").
+
+The conventions behind every rule (what a MAC, a FLOP and a parameter are) are CONVENTIONS below,
+shown by ``costcalc ops`` and copied into the README.
+"""
+from __future__ import annotations
+
+from .base import (FAILURES, INT64_MAX, OK, OPS, OVERFLOW, PAD_EXPLICIT, PAD_SAME, PAD_VALID,
+                   UNKNOWN_OP, WINDOW, AttrError, Example, Op, cadd, closest, cmul, cmul3, cmul4,
+                   fmt_shape, get_op, nslots, op_names, register, window)
+
+
+@register
+class Input(Op):
+    name = "input"
+    summary = "the graph's input (from the spec's input: or --input)"
+    inputs = 0
+    formulas = {"output": "C x H x W as given"}
+    no_kernel_reason = "the graph's input: the engine sets its shape, the executor its values"
+
+
+# (order = op codes; activations first: conv and dense list the fusable ones)
+from . import activations, conv, pool, norm, merge, reshape  # noqa: E402,F401
+from . import normalize, resample, layout  # noqa: E402,F401
+
+CONVENTIONS = """\
+Counting conventions (costcalc follows these for every op; see `costcalc ops` for each op's rules)
+- Counts are for one sample (batch 1); --batch N multiplies MACs, FLOPs and activations, never params.
+- params: every stored number of a layer, as Keras model.summary() "Total params": weights, biases,
+  and for batch norm gamma, beta, moving mean and moving variance (3 a channel without scale).
+- trainable params: params minus batch-norm moving statistics, and 0 for layers marked frozen.
+- MAC: one multiply followed by one accumulate (the papers' "multiply-adds" / "mult-adds").
+  Convolution (any groups): H_out*W_out*C_out*(k_h*k_w*C_in/groups); dense: inputs*outputs;
+  multiplies by padded zeros count. Every other op has 0 MACs; its work is in "other ops".
+- other ops, per output element unless stated: bias add 1; batch norm 2; ReLU, ReLU6 and other
+  element-wise activations 1; add 1 per input beyond the first (2 when the residual is scaled);
+  max pool k_h*k_w-1; average pool k_h*k_w; global pools likewise over H*W; softmax 3; LRN 2*size+3;
+  concat, padding, flatten, dropout 0.
+- FLOPs = 2 x MACs + other ops. (Papers that say "FLOPs" for multiply-adds are quoted as MACs.)
+- activations: output elements of every layer but the input; bytes = elements x 4 (float32).
+- peak activation memory: the largest total of tensors alive at once when the layers run in spec
+  order and each tensor is freed after its last use (every layer writes a new tensor; the input
+  counts while it is alive).
+- Window sizes: floor((H + pad_total - dilation*(k-1) - 1)/stride) + 1; 'same' padding follows
+  TensorFlow (output ceil(H/stride), an odd extra pad row/column at the bottom/right); Caffe-style
+  ceil rounding only where an op says ceil_mode: true.
+"""
+
+
+def explain(code, op, attrs: dict, in_shapes: list) -> str:
+    """The sentence for a failure a layer's rules reported, with the shapes involved."""
+    f = FAILURES.get(int(code))
+    if f is None:
+        return f"internal error: failure code {code} is not registered"
+    return f.explain({**attrs, "_op": op.name}, in_shapes)
+
+
+def brief(code) -> str:
+    """The short reason of a failure (sweep tables)."""
+    f = FAILURES.get(int(code))
+    return f.brief if f else f"internal error: failure code {code} is not registered"
+
+
+__all__ = ["CONVENTIONS", "FAILURES", "INT64_MAX", "OK", "OPS", "OVERFLOW", "PAD_EXPLICIT",
+           "PAD_SAME", "PAD_VALID", "UNKNOWN_OP", "WINDOW", "AttrError", "Example", "Input", "Op",
+           "brief", "cadd", "closest", "cmul", "cmul3", "cmul4", "explain", "fmt_shape",
+           "get_op", "nslots", "op_names", "register", "window"]
