@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from common import cpu_model, publish  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
-from costcalc import engine  # noqa: E402
+from costcalc import engine, jit  # noqa: E402
 from costcalc.analysis import analyze_model, summarize  # noqa: E402
 from costcalc.spec import load, load_text  # noqa: E402
 from costcalc.sweep import sweep  # noqa: E402
@@ -120,7 +120,7 @@ def bench_resolution(quick):
     rate, sec, tot2, _ = engine_rate(compiled, shuffled)
     rows.append((f"resnet50, the same {n:,} square inputs shuffled", n, sec, rate))
     m = 20_000
-    rate_ref, sec, tot_ref, _ = engine_rate(compiled, sq[:m], engine.evaluate_each, reps=1)
+    rate_ref, sec, tot_ref, _ = engine_rate(compiled, sq[:m], jit.engine().evaluate_each, reps=1)
     assert (tot_ref == tot[:m]).all(), "evaluate_many and evaluate_each disagree"
     rows.append((f"resnet50, reference: one full pass per input (evaluate_each), {m:,} inputs",
                  m, sec, rate_ref))
@@ -144,7 +144,7 @@ def bench_resolution(quick):
 def recomputed_layers(compiled, lo, n):
     """Average layers a pass evaluates over square resolutions lo..lo+n-1 in order: up to and
     including the first cut whose output shape equals the previous resolution's."""
-    _, _, cut = engine._gen.graph_facts(compiled.in_ptr, compiled.in_idx, len(compiled))
+    _, _, cut = engine.graph_facts(compiled.in_ptr, compiled.in_idx, len(compiled))
     cuts = np.nonzero(cut)[0]
     prev, total = None, 0
     for r in range(lo, lo + n):

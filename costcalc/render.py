@@ -218,7 +218,9 @@ def render_ops(fmt="table") -> str:
                                    else f"{op.min_inputs()}+"),
                         "output": f.get("output", ""), "params": f.get("params", "0"),
                         "trainable": f.get("trainable", "= params"), "macs": f.get("MACs", "0"),
-                        "other_ops": f.get("other ops", "0")})
+                        "other_ops": f.get("other ops", "0"),
+                        "aliases": list(op.aliases),
+                        "failures": [ops.FAILURES[c].brief for c in op.failures()]})
     if fmt == "json":
         return dumps({"conventions": ops.CONVENTIONS, "ops": entries})
     if fmt == "csv":
@@ -233,7 +235,8 @@ def render_ops(fmt="table") -> str:
                          rows, "markdown"))
         return "\n".join(out)
     for e in entries:
-        out.append(f"{e['op']}: {e['summary']}  (inputs: {e['inputs']})")
+        also = f"; also called {', '.join(e['aliases'])}" if e["aliases"] else ""
+        out.append(f"{e['op']}: {e['summary']}  (inputs: {e['inputs']}{also})")
         if e["attributes"]:
             out.append(f"    attributes: {', '.join(e['attributes'])}")
         out.append(f"    output:     {e['output']}")
@@ -241,6 +244,8 @@ def render_ops(fmt="table") -> str:
                                                       if e["trainable"] != "= params" else ""))
         out.append(f"    MACs:       {e['macs']}")
         out.append(f"    other ops:  {e['other_ops']}")
+        if e["failures"]:
+            out.append(f"    fails when: {'; '.join(e['failures'])}")
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -7,6 +7,8 @@ disagree (if they ever agree, the spec or the entry is wrong and verify fails).
 """
 from __future__ import annotations
 
+import math
+
 from .analysis import analyze_model
 from .errors import CostcalcError, UsageError
 from .spec import available, load
@@ -39,14 +41,18 @@ def _scoped(summary, scope):
 
 
 def _weights(summary, rows):
-    """Weights only (the papers' "params"): kernels of conv and dense layers, no biases, no
-    batch-norm numbers."""
+    """Weights only (the papers' "params"): the stored arrays whose role is "kernel" (conv and
+    dense kernels), from each op's weight declaration; no biases, no batch-norm numbers."""
     layers = {layer.name: layer for layer in summary.model.layers}
+    shapes = {"input": tuple(summary.model.input_shape)}
+    shapes.update({r.name: r.output_shape for r in summary.layers})
     total = 0
     for r in rows:
-        op = layers[r.name].op
-        if op.has_kernel:
-            total += r.params - (r.output_shape[0] if layers[r.name].attrs.get("bias") else 0)
+        layer = layers[r.name]
+        in_shapes = [shapes[n] for n in layer.inputs]
+        for role, shape, _ in layer.op.param_shapes(layer.attrs, in_shapes):
+            if role == "kernel":
+                total += math.prod(shape)
     return total
 
 

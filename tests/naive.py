@@ -1,7 +1,7 @@
 """Slow, obviously correct twins of the engine's rules, for the tests.
 
 Each function spells a rule out the long way (enumerating window positions, summing per output
-element) so that it shares no code and no shortcut with costcalc/ops.py.
+element) so that it shares no code and no shortcut with costcalc/ops/.
 """
 import math
 
@@ -185,6 +185,16 @@ def _separable_twin(xs, ws, attrs):
 
 @twin("dense")
 def _dense_twin(xs, ws, attrs):
+    if attrs.get("per_position"):       # the same product at every (h, w) position on its own
+        x = xs[0]
+        n, _, h, w = x.shape
+        y = np.zeros((n, ws[0].shape[0], h, w))
+        for r in range(h):
+            for q in range(w):
+                y[:, :, r:r + 1, q:q + 1] = _dense_twin(
+                    [x[:, :, r:r + 1, q:q + 1]], ws, {**attrs, "per_position": False,
+                                                     "activation": "linear"})
+        return _fused(y, attrs)
     x = xs[0].reshape(xs[0].shape[0], -1)
     y = np.array([[sum(x[s, c] * ws[0][u, c] for c in range(x.shape[1]))
                    for u in range(ws[0].shape[0])] for s in range(x.shape[0])])
@@ -299,6 +309,11 @@ def _merge_families():
             mod = importlib.import_module(m.name)
             TWINS.update(getattr(mod, "TWINS", {}))
             FUSED.update(getattr(mod, "FUSED", {}))
+    from costcalc import ops     # an alias of a fused activation is the same function
+    for op in ops.OPS:
+        for alias in op.aliases:
+            if op.name in FUSED:
+                FUSED.setdefault(alias, FUSED[op.name])
 
 
 _merge_families()

@@ -26,8 +26,9 @@ def test_batched_entry_matches_single_runs():
 def test_batched_entry_reports_invalid_points():
     compiled = load("resnet-basic-block").build().compile()
     totals, status = compiled.run_many(np.array([[64, 8, 8], [32, 8, 8]]))
-    assert status[0, 0] == ops.E_OK
-    assert status[1, 0] == ops.E_SHAPES          # add: 64-channel conv output vs 32-channel input
+    assert status[0, 0] == ops.OK
+    # add: the 64-channel conv output against the 32-channel input
+    assert status[1, 0] not in (ops.OK, ops.OVERFLOW) and "add" in ops.brief(status[1, 0])
 
 
 def test_peak_activation_memory_by_hand():
@@ -121,3 +122,47 @@ def test_verify_upper_bound_and_block_output_shape():
           - {quantity: output_shape, scope: u, value: [2, 4, 4], source: "valid 3x3 on 6x6"}
         """)
     assert [r["status"] for r in verify_spec(spec)] == [PASS, FAIL, PASS]
+
+
+# ---------------------------------------------------------------- plain Python == compiled
+@pytest.mark.parametrize("name", ["resnet50", "inception-v3", "mobilenet", "xception",
+                                  "googlenet", "inception-resnet-v2", "resnet-cifar"])
+def test_python_and_compiled_passes_agree(name):
+    """One network is counted in plain Python, batches compiled: same shapes, counts, peak."""
+    model = load(name).build()
+    g = model.compile()
+    py = g.run(model.input_shape, compiled=False)
+    jit = g.run(model.input_shape, compiled=True)
+    assert py[:2] == jit[:2] and py[4] == jit[4]
+    assert (py[2] == jit[2]).all() and (py[3] == jit[3]).all()
+
+
+def _cli_json(args, env_extra):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, **env_extra}
+    out = subprocess.run([sys.executable, "-m", "costcalc", *args, "--format", "json"],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout)
+
+
+def test_numba_disable_jit_gives_the_same_numbers():
+    """NUMBA_DISABLE_JIT=1 runs the very same engine code as plain Python (summary and a
+    batched sweep)."""
+    for args in (["summary", "resnet50"], ["sweep", "resnet50", "--resolution", "96,224,225"]):
+        plain = _cli_json(args, {"NUMBA_DISABLE_JIT": "1"})
+        assert plain == _cli_json(args, {})
+
+
+def test_the_compiled_cache_key_ignores_comments_not_code():
+    """jit.py keys Numba's cache on bytecode and constants: a comment or a moved line reuses
+    the cache, a changed constant does not."""
+    from costcalc import jit
+    ns1, ns2, ns3 = {}, {}, {}
+    exec("def f(a):\n    return a * 2\n", ns1)
+    exec("\n\n# a comment\ndef f(a):\n    # another\n    return a * 2  # why\n", ns2)
+    exec("def f(a):\n    return a * 3\n", ns3)
+    b = jit._Builder({})
+    assert b.fingerprint(ns1["f"]) == b.fingerprint(ns2["f"]) != b.fingerprint(ns3["f"])

@@ -105,8 +105,12 @@ def op_separable_conv2d(xs, ws, attrs):
 
 
 def op_dense(xs, ws, attrs):
+    b = ws[1] if attrs["bias"] else None
+    if attrs.get("per_position"):
+        # Keras Dense on a 4-D tensor acts on the last (channels-last) axis: NHWC, linear, NCHW
+        return F.linear(xs[0].permute(0, 2, 3, 1), ws[0], b).permute(0, 3, 1, 2)
     x = xs[0].reshape(xs[0].shape[0], -1)
-    y = F.linear(x, ws[0], ws[1] if attrs["bias"] else None)
+    y = F.linear(x, ws[0], b)
     return y.reshape(y.shape[0], -1, 1, 1)
 
 
@@ -249,6 +253,11 @@ def _merge_families():
             OPS.update(getattr(mod, "OPS", {}))
             WEIGHT_SHAPES.update(getattr(mod, "WEIGHT_SHAPES", {}))
             ACTIVATIONS.update(getattr(mod, "ACTIVATIONS", {}))
+    from costcalc import ops     # an alias of a fused activation is the same function
+    for op in ops.OPS:
+        for alias in op.aliases:
+            if op.name in ACTIVATIONS:
+                ACTIVATIONS.setdefault(alias, ACTIVATIONS[op.name])
 
 
 _merge_families()
@@ -272,8 +281,9 @@ def expected_weight_shapes(op_name, attrs, in_shapes):
         m = c * attrs["depth_multiplier"]
         return [(m, 1, kh, kw), (attrs["filters"], m, 1, 1)] + [(attrs["filters"],)] * attrs["bias"]
     if op_name == "dense":
-        return [(attrs["units"], c * in_shapes[0][1] * in_shapes[0][2])] + \
-            [(attrs["units"],)] * attrs["bias"]
+        # torch.nn.Linear's weight is (out_features, in_features); per position in_features = C
+        fan_in = c if attrs.get("per_position") else c * in_shapes[0][1] * in_shapes[0][2]
+        return [(attrs["units"], fan_in)] + [(attrs["units"],)] * attrs["bias"]
     if op_name == "batch_norm":
         return [(c,)] * (attrs["scale"] + attrs["center"] + 2)
     return []

@@ -37,10 +37,16 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
 - MAC: one multiply followed by one accumulate (the papers' "multiply-adds" / "mult-adds").
   Convolution (any groups): H_out*W_out*C_out*(k_h*k_w*C_in/groups); dense: inputs*outputs;
   multiplies by padded zeros count. Every other op has 0 MACs; its work is in "other ops".
-- other ops, per output element unless stated: bias add 1; batch norm 2; ReLU, ReLU6 and other
-  element-wise activations 1; add 1 per input beyond the first (2 when the residual is scaled);
-  max pool k_h*k_w-1; average pool k_h*k_w; global pools likewise over H*W; softmax 3; LRN 2*size+3;
+- other ops, per output element unless stated: bias add 1; batch norm 2; every element-wise
+  activation 1 (relu, relu6, sigmoid, tanh, hard_sigmoid, swish, hard_swish, gelu, leaky_relu, elu,
+  prelu, clip), also when fused into a conv or dense layer; softmax 3; add, multiply, subtract,
+  divide 1 per input beyond the first (add 2 when the residual is scaled), inputs broadcast per
+  axis (Cx1x1, 1xHxW, 1x1x1); scale_bias 1 per part; layer, group and instance norm 5 (statistics
+  and normalisation) + 1 each for gamma and beta; Keras Rescaling and Normalization 2;
+  max pool k_h*k_w-1; average pool k_h*k_w; global pools likewise over H*W; LRN 2*size+3;
   concat, padding, flatten, dropout 0.
+- params of the new layers: prelu C slopes (or C*H*W, or 1); scale_bias C per part; layer and
+  group norm 2C when affine; Keras Normalization 2C+1 (mean, variance, count), none trainable.
 - FLOPs = 2 x MACs + other ops. (Papers that say "FLOPs" for multiply-adds are quoted as MACs.)
 - activations: output elements of every layer but the input; bytes = elements x 4 (float32).
 - peak activation memory: the largest total of tensors alive at once when the layers run in spec

@@ -517,14 +517,23 @@ class Op:
 
     @classmethod
     def failures(cls) -> list:
-        """The failures this op's shape rule can report (found in the rule's code)."""
-        found = []
-        for code in _rule_codes(cls.shape):
-            for name in code.co_names:
-                v = cls.shape.__globals__.get(name)
-                if isinstance(v, int) and not isinstance(v, bool) and v in FAILURES \
-                        and name.isupper() and v not in found:
-                    found.append(v)
+        """The failures this op's shape rule can report: found in the rule's code and in the
+        helpers of this package it calls (window_shape reports WINDOW and OVERFLOW)."""
+        found, seen, todo = [], set(), [cls.shape]
+        while todo:
+            fn = todo.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            for code in _rule_codes(fn):
+                for name in code.co_names:
+                    v = fn.__globals__.get(name)
+                    if isinstance(v, int) and not isinstance(v, bool) and v in FAILURES \
+                            and name.isupper() and v not in found:
+                        found.append(v)
+                    elif callable(v) and getattr(v, "__module__", "").startswith("costcalc.ops") \
+                            and hasattr(v, "__code__"):
+                        todo.append(v)
         return found
 
     @staticmethod

@@ -6,6 +6,8 @@ other ops, one per output element (the activation's own cost: softmax 3).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .base import (OK, OVERFLOW, WINDOW, Bool, Choice, Example, Int, Op, Weight, cadd, cmul,
                    cmul3, failure, register, volume, window_attrs, window_hw)
 from .base import OPS
@@ -13,8 +15,9 @@ from .base import OPS
 # ----------------------------------------------------------------------------- fused activation
 # Keras layers may apply an activation themselves (Conv2D(..., activation="relu")): one layer in
 # model.summary(), so one row here, with the activation op's own cost per output element.
-FUSED = tuple(op for op in OPS if op.fusable)
-FUSED_NAMES = tuple(op.name for op in FUSED)
+# Each allowed name (aliases too: Keras accepts both "swish" and "silu") and its op.
+FUSED = tuple(op for op in OPS if op.fusable for _ in (op.name,) + tuple(op.aliases))
+FUSED_NAMES = tuple(n for op in OPS if op.fusable for n in (op.name,) + tuple(op.aliases))
 FUSED_COST = tuple(op.activation_cost for op in FUSED)
 
 
@@ -98,6 +101,9 @@ class Conv2D(Op):
         Example({"filters": 1, "kernel": 5}, (3, 4, 4), fails=WINDOW),
         Example({"filters": 4, "kernel": 1, "groups": 2}, (3, 4, 4), fails=GROUPS_IN),
         Example({"filters": 3, "kernel": 1, "groups": 2}, (4, 4, 4), fails=GROUPS_OUT),
+        # dilation*(kernel-1) leaves int64: an error, never a wrapped window that "fits"
+        Example({"filters": 1, "kernel": [1, 2**62], "dilation": [1, 4]}, (1, 16, 16),
+                fails=OVERFLOW),
     )
 
     @staticmethod
@@ -150,6 +156,8 @@ class DepthwiseConv2D(Op):
         Example({"kernel": 3, "bias": False, "activation": "relu6"}, (4, 6, 6),
                 output=(4, 4, 4), params=9 * 4, macs=4 * 4 * 4 * 9, other=4 * 4 * 4),
         Example({"kernel": 7}, (4, 6, 6), fails=WINDOW),
+        # C_in * depth_multiplier leaves int64
+        Example({"kernel": 1, "depth_multiplier": 2**62}, (4, 6, 6), fails=OVERFLOW),
     )
 
     @staticmethod
@@ -202,6 +210,7 @@ class SeparableConv2D(Op):
                 output=(10, 4, 4), params=9 * 8 + 8 * 10 + 10,
                 macs=4 * 4 * 8 * 9 + 4 * 4 * 8 * 10, other=10 * 4 * 4),
         Example({"filters": 3, "kernel": 5}, (2, 3, 9), fails=WINDOW),
+        Example({"filters": 3, "kernel": 2**62, "dilation": 3}, (2, 3, 9), fails=OVERFLOW),
     )
 
     @staticmethod
@@ -231,22 +240,28 @@ class SeparableConv2D(Op):
 
 # ----------------------------------------------------------------------------- dense
 NOT_FLAT = failure("dense expects a flat input (C x 1 x 1), got {input}; add a flatten or a "
-                   "global pooling layer before it", "dense on a map that is not 1x1")
+                   "global pooling layer before it, or set per_position: true to apply it at "
+                   "every position of the map (Keras Dense on a 4-D tensor)",
+                   "dense on a map that is not 1x1")
 
 
 @register
 class Dense(Op):
     name = "dense"
-    summary = "fully connected layer on a flat (C x 1 x 1) input"
+    summary = ("fully connected layer on a flat (C x 1 x 1) input, or with per_position at "
+               "every position of a map (Keras Dense on a 4-D tensor, ConvNeXt's pointwise "
+               "layers)")
     attrs = (Int("units", doc="outputs"), Bool("bias", True, doc="bias per output"),
-             activation_attr())
+             activation_attr(),
+             Bool("per_position", False, doc="apply to the C_in values at every (h, w) "
+                                             "position (a 1x1 convolution): units x H x W"))
     weights = (Weight("kernel", lambda a, x: (a.units, x[0])),
                Weight("bias", lambda a, x: (a.units,), when=lambda a: a.bias))
     formulas = {
-        "output": "units x 1 x 1",
+        "output": "units x 1 x 1; per_position: units x H x W",
         "params": "C_in*units + units if bias",
-        "MACs": "C_in*units",
-        "other ops": "bias: 1 per output; activation: its cost per output",
+        "MACs": "C_in*units; per_position: H*W*C_in*units",
+        "other ops": "bias: 1 per output element; activation: its cost per output element",
     }
     examples = (
         Example({"units": 10}, (84, 1, 1), output=(10, 1, 1), params=84 * 10 + 10,
@@ -254,23 +269,42 @@ class Dense(Op):
         Example({"units": 5, "bias": False, "activation": "softmax"}, (7, 1, 1),
                 output=(5, 1, 1), params=35, macs=35, other=3 * 5),
         Example({"units": 3}, (2, 2, 1), fails=NOT_FLAT),
+        # ConvNeXt-style pointwise expansion: 4 -> 16 units at each of 3*5 positions, relu
+        Example({"units": 16, "per_position": True, "activation": "relu"}, (4, 3, 5),
+                output=(16, 3, 5), params=4 * 16 + 16, macs=3 * 5 * 4 * 16,
+                other=2 * (16 * 3 * 5)),
+        # on a flat input per_position changes nothing
+        Example({"units": 6, "per_position": True, "bias": False}, (9, 1, 1),
+                output=(6, 1, 1), params=54, macs=54),
     )
 
     @staticmethod
     def shape(a, x, shapes, ins):
+        if a.per_position:
+            return OK, a.units, x[1], x[2]
         if x[1] != 1 or x[2] != 1:
             return NOT_FLAT, 0, 0, 0
         return OK, a.units, 1, 1
 
     @staticmethod
     def counts(a, x, y, shapes, ins):
-        return cmul(x[0], y[0]), epilogue_ops(a, y[0])
+        outputs = volume(y)
+        return cmul(outputs, x[0]), epilogue_ops(a, outputs)
 
     @staticmethod
     def forward(xs, ws, a, counting):
-        x = xs[0].reshape(xs[0].shape[0], -1)
-        if counting:
-            y, n = _kernels().dense_direct(x, ws[0])
+        x = xs[0]
+        n, c, h, w = x.shape
+        if a.per_position:      # (N, C, H, W) -> (N*H*W, C): one row per position
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
         else:
-            y, n = x @ ws[0].T, 0
-        return epilogue(y.reshape(y.shape[0], -1, 1, 1), ws, a), n
+            x = x.reshape(n, -1)
+        if counting:
+            y, count = _kernels().dense_direct(x, ws[0])
+        else:
+            y, count = x @ ws[0].T, 0
+        if a.per_position:
+            y = np.ascontiguousarray(y.reshape(n, h, w, -1).transpose(0, 3, 1, 2))
+        else:
+            y = y.reshape(n, -1, 1, 1)
+        return epilogue(y, ws, a), count
