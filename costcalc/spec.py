@@ -18,7 +18,7 @@ from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
 TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "require", "input",
             "naming", "blocks", "layers", "expect", "notes")
-ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
+ROW_KEYS = ops.base.ROW_KEYS       # keys of a row that are not attributes
 RESERVED = ("i", "n", "input", "auto")   # repetition index and count, the input, Keras names
 BLOCK_KEYS = ("args", "layers", "output", "doc", "prefix")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",

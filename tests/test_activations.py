@@ -158,8 +158,9 @@ def test_fused_activation_runs_with_keras_defaults():
 def test_ops_lists_the_new_activation_values(run_cli):
     code, out, _ = run_cli("ops")
     assert code == 0
-    assert ("one of linear, relu, relu6, sigmoid, tanh, softmax, hard_sigmoid, swish, "
-            "hard_swish, gelu, leaky_relu, elu") in out
+    # aliases too: Keras accepts activation="silu" and "hard_silu"
+    assert ("one of linear, relu, relu6, sigmoid, tanh, softmax, hard_sigmoid, swish, silu, "
+            "hard_swish, hard_silu, gelu, leaky_relu, elu") in out
     for name in ("hard_sigmoid:", "swish:", "hard_swish:", "gelu:", "leaky_relu:", "elu:",
                  "prelu:", "clip:"):
         assert f"\n{name}" in out, name

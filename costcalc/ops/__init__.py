@@ -35,8 +35,10 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
   and for batch norm gamma, beta, moving mean and moving variance (3 a channel without scale).
 - trainable params: params minus batch-norm moving statistics, and 0 for layers marked frozen.
 - MAC: one multiply followed by one accumulate (the papers' "multiply-adds" / "mult-adds").
-  Convolution (any groups): H_out*W_out*C_out*(k_h*k_w*C_in/groups); dense: inputs*outputs;
-  multiplies by padded zeros count. Every other op has 0 MACs; its work is in "other ops".
+  Convolution (any groups): H_out*W_out*C_out*(k_h*k_w*C_in/groups); dense: inputs*outputs
+  (per_position: H*W*C_in*units); transposed convolution: H_in*W_in*C_in*(k_h*k_w*C_out/groups),
+  every input times every tap, taps in cropped rows included; multiplies by padded zeros count.
+  Every other op has 0 MACs; its work is in "other ops".
 - other ops, per output element unless stated: bias add 1; batch norm 2; every element-wise
   activation 1 (relu, relu6, sigmoid, tanh, hard_sigmoid, swish, hard_swish, gelu, leaky_relu, elu,
   prelu, clip), also when fused into a conv or dense layer; softmax 3; add, multiply, subtract,
@@ -44,7 +46,9 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
   axis (Cx1x1, 1xHxW, 1x1x1); scale_bias 1 per part; layer, group and instance norm 5 (statistics
   and normalisation) + 1 each for gamma and beta; Keras Rescaling and Normalization 2;
   max pool k_h*k_w-1; average pool k_h*k_w; global pools likewise over H*W; LRN 2*size+3;
-  concat, padding, flatten, dropout 0.
+  reduce_mean n, reduce_max n-1 per output element (n = elements reduced); resize bilinear 7
+  (4 multiplies, 3 adds), nearest 0; concat, padding, flatten, dropout, slice, channel_shuffle,
+  reshape, transpose 0.
 - params of the new layers: prelu C slopes (or C*H*W, or 1); scale_bias C per part; layer and
   group norm 2C when affine; Keras Normalization 2C+1 (mean, variance, count), none trainable.
 - FLOPs = 2 x MACs + other ops. (Papers that say "FLOPs" for multiply-adds are quoted as MACs.)

@@ -100,10 +100,15 @@ FAILURES: dict = {}
 OK = 0
 
 
+class FailureCode(int):
+    """The code of a registered failure: an int (what rules return, what Numba sees) that
+    Op.failures() can tell from any other integer constant."""
+
+
 def failure(message: str, brief: str, values=None) -> int:
     """Register a failure; the returned code is what a shape rule returns for it."""
-    code = len(FAILURES) + 1
-    FAILURES[code] = Failure(code, message, brief, values)
+    code = FailureCode(len(FAILURES) + 1)
+    FAILURES[int(code)] = Failure(code, message, brief, values)
     return code
 
 
@@ -528,8 +533,7 @@ class Op:
             for code in _rule_codes(fn):
                 for name in code.co_names:
                     v = fn.__globals__.get(name)
-                    if isinstance(v, int) and not isinstance(v, bool) and v in FAILURES \
-                            and name.isupper() and v not in found:
+                    if isinstance(v, FailureCode) and v not in found:
                         found.append(v)
                     elif callable(v) and getattr(v, "__module__", "").startswith("costcalc.ops") \
                             and hasattr(v, "__code__"):
@@ -570,7 +574,14 @@ OPS: list = []          # by op code; code 0 is the graph input
 _BY_NAME: dict = {}
 
 
+# Keys of a spec row that are not attributes (costcalc/spec.py): no op may use them as names.
+ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
+
+
 def register(cls):
+    for at in cls.attrs:
+        if at.name in ROW_KEYS:
+            raise ValueError(f"op '{cls.name}': attribute name '{at.name}' is a spec row key")
     names = (cls.name,) + tuple(cls.aliases)
     for n in names:
         if n in _BY_NAME:
