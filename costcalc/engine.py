@@ -87,6 +87,13 @@ def inputs_view(in_idx, in_ptr, i):
     return in_idx[in_ptr[i]:in_ptr[i + 1]]
 
 
+def table_view(table):
+    """A 2-D int64 table as the rules see it (compiled: a view without reference counting, so
+    passing it down the inlined dispatch and taking rows of it cost nothing; the caller keeps
+    ``table`` alive)."""
+    return table
+
+
 def first_input(shapes, ins):
     if len(ins) == 0:
         return (0, 0, 0)
@@ -245,7 +252,7 @@ def input_order(inputs):
     return order[np.argsort(inputs[order, 0], kind="mergesort")]
 
 
-def evaluate_many(codes, attrs, in_ptr, in_idx, inputs, totals, status):
+def evaluate_many(codes, attrs_mem, in_ptr, in_idx, inputs, totals, status):
     """For each row (C, H, W) of inputs: totals[p, :7] and status[p] = (failure, layer).
 
     Results equal evaluate_each's (one full pass per input); the work is less. Inputs are
@@ -260,7 +267,9 @@ def evaluate_many(codes, attrs, in_ptr, in_idx, inputs, totals, status):
     free_ptr, free_idx, cut = graph_facts(in_ptr, in_idx, n)
     order = input_order(inputs)
     npts = inputs.shape[0]
-    shapes = np.zeros((n, 3), dtype=np.int64)
+    shapes_mem = np.zeros((n, 3), dtype=np.int64)
+    shapes = table_view(shapes_mem)
+    attrs = table_view(attrs_mem)
     cnt = np.zeros((n, 5), dtype=np.int64)
     size = np.zeros(n, dtype=np.int64)          # elements of each output (peak memory)
     alive_at = np.zeros(n, dtype=np.int64)      # elements alive at each step (-1: overflow)
@@ -362,6 +371,7 @@ def evaluate_many(codes, attrs, in_ptr, in_idx, inputs, totals, status):
             if totals[p, k] < 0:
                 status[p, 0] = OVERFLOW
                 status[p, 1] = -1
+    shapes_mem[0, 0] = attrs_mem[0, 0]      # both outlive their views
 
 
 # ----------------------------------------------------------------------------- graphs

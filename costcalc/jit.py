@@ -58,7 +58,7 @@ def dispatch_source(ops_list) -> str:
         out.append("\n".join(body))
     shape = ["def shape_of(code, attrs, i, x, shapes, ins):"]
     counts = ["def counts_of(code, attrs, i, x, y, shapes, ins):"]
-    for op in ops_list[1:]:
+    for op in ops_list[1:]:      # LLVM turns the chain into one jump table
         shape.append(f"    if code == {op.code}:\n"
                      f"        return _shape_{op.code}(attrs, i, x, shapes, ins)")
         counts.append(f"    if code == {op.code}:\n"
@@ -197,7 +197,10 @@ def _nocount_view(numba):
     def inputs_view(in_idx, in_ptr, i):
         return carray(int64_pointer(in_idx.ctypes.data + 8 * in_ptr[i]),
                       (in_ptr[i + 1] - in_ptr[i],))
-    return numba.njit(inline="always")(inputs_view)
+
+    def table_view(table):
+        return carray(int64_pointer(table.ctypes.data), (table.shape[0], table.shape[1]))
+    return numba.njit(inline="always")(inputs_view), numba.njit(inline="always")(table_view)
 
 
 def _cleanup(folder: Path, keep: str):
@@ -229,7 +232,7 @@ def engine():
     exec(compile(src, "<costcalc dispatch>", "exec"), ns)
     overrides = {"shape_of": ns["shape_of"], "counts_of": ns["counts_of"]}
     if not numba.config.DISABLE_JIT:
-        overrides["inputs_view"] = _nocount_view(numba)
+        overrides["inputs_view"], overrides["table_view"] = _nocount_view(numba)
     b = _Builder(overrides)
     digest = hashlib.sha256(src.encode())
     for name in ENTRIES:

@@ -114,9 +114,13 @@ class Model:
         attrs = np.zeros((n, NCOLS), dtype=np.int64)
         in_ptr = np.zeros(n + 1, dtype=np.int64)
         edges = []
+        encoded = {}            # repeated layers share one attribute dict: encode it once
         for i, layer in enumerate(self.layers):
             codes[i] = layer.op.code
-            fields = layer.op.encode(layer.attrs)
+            key = id(layer.attrs)
+            fields = encoded.get(key)
+            if fields is None:
+                fields = encoded[key] = layer.op.encode(layer.attrs)
             attrs[i, :len(fields)] = fields
             attrs[i, FROZEN] = 0 if layer.trainable else 1
             edges.extend(index[name] for name in layer.inputs)

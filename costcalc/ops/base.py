@@ -26,9 +26,14 @@ INT64_MAX = 9223372036854775807
 # Non-negative int64 in, -1 out when the result would leave int64 (or an operand is already -1).
 
 
+SQRT_INT64 = 3037000499        # floor(sqrt(2^63 - 1)): a product of two smaller numbers fits
+
+
 def cmul(a, b):
     if a < 0 or b < 0:
         return -1
+    if a <= SQRT_INT64 and b <= SQRT_INT64:     # the common case, without a division
+        return a * b
     if a == 0 or b == 0:
         return 0
     if a > INT64_MAX // b:
@@ -158,6 +163,11 @@ class Attr:
     @property
     def required(self):
         return self.default is REQUIRED
+
+    def parsed_default(self):
+        if "_parsed" not in self.__dict__:
+            self._parsed = self.parse(self.default)
+        return self._parsed
 
     @property
     def fields(self):
@@ -478,7 +488,7 @@ class Op:
             elif at.required or at.default is None:
                 out[at.name] = None
             else:
-                out[at.name] = at.parse(at.default)
+                out[at.name] = at.parsed_default()
         return out
 
     @classmethod
