@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test verify clean oracle bench
+.PHONY: install demo test fuzz verify clean oracle bench
 
 # PyTorch (CPU build) is an optional test/benchmark dependency: the oracle in tests/test_oracle.py
 # and the comparison in bench/. Pinned; never a plain `pip install torch` (a multi-GB CUDA build).
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The property tests (tests/test_properties.py) with a large random budget instead of make test's
+# fixed, derandomized one: FUZZ_EXAMPLES examples for the main properties (others scaled).
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	COSTCALC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_properties.py
 
 verify: $(STAMP)
 	$(VENV)/bin/costcalc verify

@@ -15,34 +15,87 @@ from .errors import CostcalcError, UsageError
 FORMATS = ("table", "markdown", "csv", "json")
 
 
+def _shown(value) -> str:
+    from .analysis import shown
+    return shown(value)
+
+
 def _parse_sets(items) -> dict:
-    import yaml
+    """`--set name=value` texts -> {name: value}: a plain number as a number (1e-3 too),
+    anything else as YAML reads it; never inf, NaN or an integer outside int64 (as `sweep`)."""
+    from .sweep import scalar
     out = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--set '{item}' is not name=value (for example --set alpha=0.5)")
+            raise UsageError(f"--set '{_shown(item)}' is not name=value (for example --set "
+                             "alpha=0.5)")
         name, text = item.split("=", 1)
         name = name.strip()
         if not name:
-            raise UsageError(f"--set '{item}' has no parameter name")
-        try:
-            out[name] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            out[name] = text
+            raise UsageError(f"--set '{_shown(item)}' has no parameter name")
+        if name in out:
+            raise UsageError(f"--set {_shown(name)} is given twice; expected each parameter "
+                             "once")
+        out[name] = scalar(text, f"--set {_shown(name)}", empty_ok=True)
     return out
 
 
+class OutputError(CostcalcError):
+    """The output could not be written (closed or full standard output, unwritable file)."""
+
+
 def _emit(text: str):
-    click.echo(text)
+    """Write the command's output to stdout, flushed: a closed or failing stdout is an error
+    (exit 2, one line on stderr), never a silent success."""
+    out = sys.stdout
+    if out is None:
+        raise OutputError("cannot write the output: standard output is closed; expected an "
+                          "open stdout (a terminal, a file or a pipe)")
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:      # ValueError: write to a closed file object
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write the output to standard output: {reason}; expected a "
+                          "writable stdout") from None
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+class _Choice(click.Choice):
+    """click.Choice with a one-line message: 'xml' is not one of table, markdown, csv, json."""
+
+    def convert(self, value, param, ctx):
+        if value in self.choices:
+            return value
+        self.fail(f"'{_shown(str(value))}' is not one of {', '.join(self.choices)}", param, ctx)
+
+
+class _Int(click.ParamType):
+    """An integer option; its range is checked by the library function (one rule for the
+    command line and the API)."""
+    name = "integer"
+
+    def __init__(self, expected: str):
+        self.expected = expected
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        if len(text.lstrip("+-")) > 4000 or not text.lstrip("+-").isdigit():
+            self.fail(f"'{_shown(str(value))}' is not an integer; expected {self.expected}",
+                      param, ctx)
+        return int(text)
+
+
+format_option = click.option("--format", "fmt", type=_Choice(FORMATS), default="table",
                              show_default=True, help="Output format.")
 set_option = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                           help="Override a spec parameter (repeatable), e.g. --set alpha=0.5.")
 input_option = click.option("--input", "input_shape", metavar="CxHxW",
                             help="Override the input shape, e.g. 3x160x160.")
-batch_option = click.option("--batch", type=int, default=1, show_default=True,
+batch_option = click.option("--batch", type=_Int("a positive integer"), default=1, show_default=True,
                             help="Batch size: multiplies MACs, FLOPs and activations.")
 
 
@@ -88,7 +141,7 @@ def summary(name, sets, input_shape, batch, fmt):
 @set_option
 @input_option
 @batch_option
-@click.option("--depth", type=int, default=None,
+@click.option("--depth", type=_Int("a positive integer"), default=None,
               help="Group the breakdown by the first N parts of each layer's name path.")
 @format_option
 def compare(names, sets, input_shape, batch, depth, fmt):
@@ -111,7 +164,7 @@ def compare(names, sets, input_shape, batch, depth, fmt):
               help="Square inputs, H = W = each value (list or range), e.g. 128:224:32; C from "
                    "--input or the spec.")
 @click.option("--yes", "confirm", is_flag=True,
-              help="Run a grid of more than 10,000,000 points.")
+              help="Run a large sweep: over 10,000,000 points, over a minute of estimated work or over 256 MiB of output.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal and the sweep is "
                    "large).")
@@ -148,7 +201,7 @@ def sweep_cmd(name, sets, input_shape, resolution, confirm, progress, fmt):
     params = parse_sets(sets)
     try:
         result = sweep(name, params, input_shape, resolution, confirm=confirm,
-                       progress=tick if show else None)
+                       progress=tick if show else None, fmt=fmt)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -160,7 +213,7 @@ def sweep_cmd(name, sets, input_shape, resolution, confirm, progress, fmt):
 @set_option
 @input_option
 @batch_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and input.")
+@click.option("--seed", type=_Int("an integer from 0 to 2^63 - 1"), default=0, show_default=True, help="Seed of weights and input.")
 @click.option("--dtype", default="float32", show_default=True, help="float32 or float64.")
 @click.option("--count", "counting", is_flag=True,
               help="Counting mode: loop kernels count every multiply they execute.")
@@ -263,9 +316,40 @@ def _plain(v):
     return v
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def usage_line(exc: click.ClickException) -> str:
+    """A click usage error as the README promises: one line, `costcalc: --option: what is
+    wrong, what was expected` (click's own form is four lines with Usage: and Try:)."""
+    if isinstance(exc, click.BadParameter) and exc.param is not None \
+            and not isinstance(exc, click.MissingParameter):
+        param = exc.param
+        hint = (param.opts[0] if getattr(param, "param_type_name", "") == "option" and param.opts
+                else (param.human_readable_name or param.name or "").upper())
+        message = f"{hint}: {exc.message}"
+    else:
+        message = exc.format_message()
+        if message[:1].isupper() and message[1:2].islower():
+            message = message[0].lower() + message[1:]
+    message = _one_line(message).rstrip(".")
+    if len(message) > 400:
+        message = message[:397] + "..."
+    return f"costcalc: {message}"
+
+
 def main(argv=None):
     try:
-        cli.main(args=argv, prog_name="costcalc", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="costcalc", standalone_mode=False)
+        if sys.stdout is not None:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                raise OutputError("cannot write the output to standard output; expected a "
+                                  "writable stdout") from None
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CostcalcError as exc:
         click.echo(f"costcalc: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -273,7 +357,7 @@ def main(argv=None):
         click.echo("costcalc: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(usage_line(exc), err=True)
         sys.exit(exc.exit_code)
     except (BrokenPipeError, KeyboardInterrupt):
         sys.exit(130)

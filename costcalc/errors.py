@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import os
 
+# Every limit on spec input, in one place (specs/README.md "Limits" lists them). Each bounds the
+# time or memory a small hostile file could otherwise demand; real specs stay far below.
+LIMITS = {
+    "spec_bytes": 16 * 1024 * 1024,   # a spec file's size: the largest real spec is ~40 KB
+    "yaml_depth": 64,                 # YAML nesting: real specs nest 6 deep; the parser recurses
+    "yaml_aliases": 1000,             # uses of *alias: more is generated text, not a spec
+    "yaml_alias_nodes": 100_000,      # YAML values copied by aliases in all: stops alias bombs
+    "layers": 2_000_000,              # layers per expanded spec (~400 B each: ~1 GB at the limit)
+    "expansion_steps": 5_000_000,     # rows evaluated while expanding, skipped rows included
+    "block_depth": 16,                # blocks inside blocks (a block that calls itself)
+    "expr_chars": 1000,               # source of one ${...} expression: real ones are < 100
+    "string_chars": 10_000,           # a string value made by an expression or interpolation
+    "list_items": 10_000,             # a list value made by an expression
+    "name_chars": 256,                # one full layer name (Keras names are < 60)
+    "int_bits": 63,                   # integers: signed 64-bit, like every count (|v| < 2^63)
+    "message_value_chars": 80,        # how much of a value an error message echoes
+}
+
 
 def _shown_path(path) -> str:
     if path is None:
@@ -50,3 +68,44 @@ class UsageError(CostcalcError):
 
 class CountOverflowError(CostcalcError):
     """A count that would not fit in a signed 64-bit integer."""
+
+
+def shown(value, limit: int = LIMITS["message_value_chars"]) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages that echo user input.
+
+    Never builds the full text of a huge value: long strings and lists are cut before ``repr``,
+    integers of more than 64 bits are described by their size, functions by a word."""
+    text = _shown(value, limit, 3)
+    if len(text) > 2 * limit:
+        text = text[:2 * limit - 3] + "..."
+    return text
+
+
+def _shown(value, limit, level):
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 64:
+            return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return repr(value)
+    if isinstance(value, str):
+        if len(value) > limit:
+            return repr(value[:limit - 20]) + f"... ({len(value):,} characters)"
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        if level <= 0:
+            return "[...]"
+        items = [_shown(v, limit, level - 1) for v in value[:6]]
+        more = f", ... ({len(value)} items)" if len(value) > 6 else ""
+        return "[" + ", ".join(items) + more + "]"
+    if isinstance(value, dict):
+        if level <= 0:
+            return "{...}"
+        items = [f"{_shown(k, limit, 0)}: {_shown(v, limit, level - 1)}"
+                 for k, v in list(value.items())[:4]]
+        more = f", ... ({len(value)} keys)" if len(value) > 4 else ""
+        return "{" + ", ".join(items) + more + "}"
+    if callable(value):
+        return "a function"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

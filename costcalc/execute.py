@@ -13,9 +13,8 @@ import time
 
 import numpy as np
 
-from .analysis import analyze_model, parse_input
+from .analysis import INT64_MAX, analyze_model, load_spec, parse_input, shown
 from .errors import UsageError
-from .spec import Spec, load
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -53,19 +52,32 @@ def layer_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
+WEIGHT_CHUNK = 1 << 20      # float64 values drawn at a time (8 MiB)
+
+
 def make_weights(op, attrs, in_shapes, seed, index, dtype):
-    """Deterministic weights for one layer, scaled so activations stay of order one."""
+    """Deterministic weights for one layer, scaled so activations stay of order one.
+
+    Drawn in float64 chunks of WEIGHT_CHUNK values straight into the result (the generator's
+    stream is the same as one call for the whole array): a large layer (VGG's fc6, 103 M
+    weights) then needs its weights in ``dtype`` and 8 MiB, not three float64 copies."""
     rng = layer_rng(seed, index)
     out = []
     for _role, shape, init in op.param_shapes(attrs, in_shapes):
-        if init == "fan_in":
-            fan_in = int(np.prod(shape[1:]))
-            w = rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))
-        elif init == "positive":
-            w = rng.uniform(0.5, 1.5, shape)
-        else:  # small: bias, beta, mean
-            w = rng.normal(0.0, 0.1, shape)
-        out.append(np.ascontiguousarray(w, dtype=dtype))
+        w = np.empty(shape, dtype=dtype)
+        flat = w.reshape(-1)
+        scale = np.sqrt(2.0 / max(int(np.prod(shape[1:])), 1)) if init == "fan_in" else None
+        for lo in range(0, flat.size, WEIGHT_CHUNK):
+            k = min(WEIGHT_CHUNK, flat.size - lo)
+            if init == "fan_in":
+                part = rng.standard_normal(k)
+                part *= scale
+            elif init == "positive":
+                part = rng.uniform(0.5, 1.5, k)
+            else:  # small: bias, beta, mean
+                part = rng.normal(0.0, 0.1, k)
+            flat[lo:lo + k] = part
+        out.append(w)
     return out
 
 
@@ -108,27 +120,117 @@ def _available_bytes() -> int:
         return 1 << 40
 
 
-def plan(name_or_spec, overrides=None, input_shape=None, batch=1, dtype="float32"):
-    """Validate a run request before any work: shapes (via the count engine), dtype, memory."""
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype '{dtype}'; expected one of: {', '.join(DTYPES)}")
-    if not isinstance(batch, int) or batch < 1:
-        raise UsageError(f"--batch must be a positive integer, got {batch}")
-    spec = name_or_spec if isinstance(name_or_spec, Spec) else load(name_or_spec)
-    model = spec.build(overrides, parse_input(input_shape))
-    summary = analyze_model(model, batch)        # shape errors stop here, before any work
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= int(seed) <= INT64_MAX:
+        raise UsageError(f"--seed must be an integer from 0 to {INT64_MAX:,}, got "
+                         f"{shown(seed)}")
+    return int(seed)
+
+
+def _layer_scratch(layer, in_shapes, out_shape, batch):
+    """Elements a layer's fast-path kernels allocate besides its inputs and output:
+    (persistent, transient). persistent: {scratch slot: elements} of kernels._buffer, which
+    keeps each slot at its largest request for the rest of the run; transient: arrays that
+    live only during the layer (padded copy, subsampled or strided copies, Winograd's filter
+    transform, the fused activation's copy of the output)."""
+    from .ops.base import window_hw
+    name = layer.op.name
+    a = layer.op.view(layer.attrs)
+    c_out, ho, wo = out_shape
+    out = batch * c_out * ho * wo
+    persistent: dict = {}
+    transient = 0
+    x = in_shapes[0] if in_shapes else (0, 0, 0)
+    c_in, h, w = x
+    fused = getattr(a, "activation", 0) != 0
+    if name in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
+        _, pt, pb, _, pl, pr = window_hw(a, h, w, False)
+        hp, wp = h + pt + pb, w + pl + pr
+        if pt or pb or pl or pr:
+            transient += batch * c_in * hp * wp                 # pad_hw's copy
+        kh, kw, sh, sw = a.kernel_h, a.kernel_w, a.strides_h, a.strides_w
+        if name == "conv2d":
+            groups = a.groups
+            cg = c_in // max(groups, 1)
+            tiles = batch * ((ho + 1) // 2) * ((wo + 1) // 2)
+            if kh == kw == 3 and sh == sw == 1 and a.dilation_h == a.dilation_w == 1 \
+                    and groups == 1 and cg >= 16 and tiles >= 512:   # kernels.WINOGRAD_*
+                persistent["winograd_v"] = max(16 * c_in * tiles, 1 << 16)
+                persistent["winograd_m"] = max(16 * c_out * tiles, 1 << 16)
+                transient += 60 * c_out * c_in                  # U = G w G^T and its steps
+            elif kh == kw == 1:
+                if not (sh == sw == 1 and hp == ho and wp == wo):
+                    transient += batch * c_in * ho * wo         # _subsample's copy
+            else:
+                persistent["cols"] = max(cg * kh * kw * ho * wo, 1 << 16)
+                if sw > 1:
+                    transient += cg * hp * wp                   # im2col's phase split
+        else:
+            mid = batch * c_in * getattr(a, "depth_multiplier", 1) * ho * wo
+            if sw > 1:
+                transient += hp * wp
+            transient += wp * ho                                # depthwise_fast's acc
+            if name == "separable_conv2d":
+                transient += mid
+    elif name == "conv2d_transpose":
+        # the uncropped output the scatter writes: (H-1)*s + d*(k-1) + 1 (or the output, if
+        # output_padding makes that larger)
+        fh = max((h - 1) * a.strides_h + a.dilation_h * (a.kernel_h - 1) + 1, ho)
+        fw = max((w - 1) * a.strides_w + a.dilation_w * (a.kernel_w - 1) + 1, wo)
+        full = batch * c_out * fh * fw
+        transient += full + (c_out // max(a.groups, 1)) * a.kernel_h * a.kernel_w * h * w
+    elif name == "dense":
+        if getattr(a, "per_position", False):
+            transient += batch * c_in * h * w + out             # the transposed copies
+    else:
+        transient += out                                       # a temporary of the output
+    if fused:
+        transient += out                                       # the activation's copy
+    return persistent, transient
+
+
+def memory_estimate(model, summary, batch, dtype="float32") -> int:
+    """Bytes a forward pass allocates at its peak (the model tested against measured RSS in
+    tests/test_hardening.py): the analytic peak of live activations + the kernels' scratch
+    slots at their largest (they are kept between layers) + the largest layer's weights,
+    transient kernel buffers and its output again (y and its contiguous/converted copy may
+    coexist) + the input batch drawn in float64, all in ``dtype``, + 32 MiB (weight chunks, BLAS buffers)."""
     itemsize = np.dtype(DTYPES[dtype]).itemsize
-    # live activations + all weights + the largest im2col buffer, with a 1.5x margin
-    biggest_cols = 0
-    for row in summary.layers:
-        biggest_cols = max(biggest_cols, row.macs // max(batch, 1) // max(row.output_shape[0], 1))
-    need = (summary.totals["peak_activations"] + summary.totals["params"] + biggest_cols) \
-        * itemsize * 1.5
+    shapes = [tuple(model.input_shape)] + [tuple(row.output_shape) for row in summary.layers]
+    index = {layer.name: i for i, layer in enumerate(model.layers)}
+    slots: dict = {}
+    per_layer = 0
+    for i, layer in enumerate(model.layers[1:], start=1):
+        in_shapes = [shapes[index[n]] for n in layer.inputs]
+        persistent, transient = _layer_scratch(layer, in_shapes, shapes[i], batch)
+        for k, v in persistent.items():
+            slots[k] = max(slots.get(k, 0), v)
+        row = summary.layers[i - 1]
+        per_layer = max(per_layer, transient + row.params)
+    c, h, w = model.input_shape
+    first = batch * c * h * w * 8 // itemsize           # the input is drawn in float64
+    elements = summary.totals["peak_activations"] + sum(slots.values()) + max(per_layer, first)
+    return elements * itemsize + (32 << 20)      # BLAS thread buffers, allocator slack
+
+
+def plan(name_or_spec, overrides=None, input_shape=None, batch=1, dtype="float32", seed=0):
+    """Validate a run request before any work: shapes and every count (via analysis, whose
+    overflow rules stop a point that leaves int64), dtype, seed, memory."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise UsageError(f"unknown dtype '{shown(dtype)}'; expected one of: {', '.join(DTYPES)}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"--batch must be a positive integer, got {shown(batch)}")
+    check_seed(seed)
+    spec = load_spec(name_or_spec)
+    model = spec.build(overrides, parse_input(input_shape))
+    summary = analyze_model(model, batch, dtype)   # shape and overflow errors stop here
+    need = memory_estimate(model, summary, batch, dtype)
     avail = _available_bytes()
     if need > avail:
         raise UsageError(f"{spec.id} at batch {batch} needs about {need / 2**30:.1f} GiB for "
-                         f"activations and weights but {avail / 2**30:.1f} GiB is available; "
-                         "expected a smaller --batch or --input")
+                         f"activations, weights and kernel buffers but {avail / 2**30:.1f} GiB "
+                         "is available; expected a smaller --batch or --input")
     return model, summary
 
 
@@ -138,7 +240,7 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
 
     ``weights``: optional, from ``model_weights(model, seed, dtype)`` for the same model; then
     no weights are generated during the run (arrays of another dtype are converted)."""
-    model, summary = plan(name_or_spec, overrides, input_shape, batch, dtype)
+    model, summary = plan(name_or_spec, overrides, input_shape, batch, dtype, seed)
     dt = DTYPES[dtype]
     if weights is not None:
         _check_weights(model, summary, weights)
@@ -187,6 +289,7 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
             alive -= live.pop(i).size
         rows.append(LayerRun(layer.name, layer.op.name, row.output_shape, row.macs,
                              int(executed) if counting else None, seconds))
+        del xs, ws, y          # freed now, not when the next layer rebinds them (memory_estimate)
     total = time.perf_counter() - start
     out = live[len(layers) - 1]
     return RunResult(summary, rows, batch, dtype, seed, counting, total, peak,

@@ -12,6 +12,10 @@ import math
 import operator
 import re
 
+from .errors import LIMITS, shown
+
+INT64_MAX = 2 ** 63 - 1
+
 FUNCTIONS = {
     "int": int, "float": float, "round": round, "min": min, "max": max, "abs": abs,
     "ceil": math.ceil, "floor": math.floor, "str": str,
@@ -33,25 +37,101 @@ class ExprError(Exception):
     pass
 
 
+def check_value(value, what="a value"):
+    """Refuse a value an expression may not produce: a function, a non-finite float, an integer
+    outside int64, a string or list past the limits (``errors.LIMITS``), or any other type."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise ExprError(f"{what} {shown(value)} is outside the signed 64-bit range; expected "
+                            "|value| < 2^63")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExprError(f"{what} {value} is not a finite number; expected a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > LIMITS["string_chars"]:
+            raise ExprError(f"{what} is a string of {len(value):,} characters; expected at most "
+                            f"{LIMITS['string_chars']:,}")
+        return value
+    if isinstance(value, (list, tuple)):
+        if len(value) > LIMITS["list_items"]:
+            raise ExprError(f"{what} is a list of {len(value):,} items; expected at most "
+                            f"{LIMITS['list_items']:,}")
+        return value
+    if isinstance(value, dict):
+        return value
+    if callable(value):
+        raise ExprError(f"{what} is a function; expected a call such as max(a, b) or "
+                        "auto('conv2d')")
+    raise ExprError(f"{what} of type {type(value).__name__} is not allowed; expected a number, "
+                    "a string, a boolean or a list")
+
+
+def _size_of(v):
+    return len(v) if isinstance(v, (str, list, tuple)) else None
+
+
+def _check_binop(op, left, right):
+    """Refuse, before computing it, a result that would be huge."""
+    if isinstance(op, ast.Pow):
+        for v in (left, right):
+            if not isinstance(v, (int, float)):
+                return
+        if isinstance(right, (int, float)) and abs(right) > 64:
+            raise ExprError(f"exponent {shown(right)} too large; expected at most 64")
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and \
+                (abs(left).bit_length() - 1) * right >= 64:
+            raise ExprError(f"{shown(left)} ** {right} is outside the signed 64-bit range; "
+                            "expected |value| < 2^63")
+    elif isinstance(op, ast.Mult):
+        for seq, times in ((left, right), (right, left)):
+            n = _size_of(seq)
+            if n is not None and isinstance(times, int) and not isinstance(times, bool):
+                limit = LIMITS["string_chars"] if isinstance(seq, str) else LIMITS["list_items"]
+                if n * max(times, 0) > limit:
+                    raise ExprError(f"repeating a {type(seq).__name__} of {n:,} by "
+                                    f"{shown(times)} gives more than {limit:,} "
+                                    f"{'characters' if isinstance(seq, str) else 'items'}")
+    elif isinstance(op, ast.Add):
+        a, b = _size_of(left), _size_of(right)
+        if a is not None and b is not None and type(left) is type(right):
+            limit = LIMITS["string_chars"] if isinstance(left, str) else LIMITS["list_items"]
+            if a + b > limit:
+                raise ExprError(f"joining gives more than {limit:,} "
+                                f"{'characters' if isinstance(left, str) else 'items'}")
+
+
 def _eval(node, scope):
     if isinstance(node, ast.Expression):
         return _eval(node.body, scope)
     if isinstance(node, ast.Constant):
-        return node.value
+        if isinstance(node.value, (bool, int, float, str)) or node.value is None:
+            return check_value(node.value, "constant")
+        raise ExprError(f"constant {shown(node.value)} is not allowed; expected a number, a "
+                        "string, True, False or None")
     if isinstance(node, ast.Name):
         if node.id in scope:
-            return scope[node.id]
+            value = scope[node.id]
+            if callable(value):
+                raise ExprError(f"'{node.id}' is a function; expected a call such as "
+                                f"{node.id}('conv2d')")
+            return value
         if node.id in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.id]
-        known = ", ".join(sorted(scope)) or "none"
-        raise ExprError(f"unknown name '{node.id}' (names in scope: {known})")
+        if node.id in FUNCTIONS:
+            raise ExprError(f"'{node.id}' is a function; expected a call such as "
+                            f"{node.id}(x)")
+        known = ", ".join(sorted(k for k in scope if not callable(scope[k]))) or "none"
+        raise ExprError(f"unknown name {shown(node.id)} (names in scope: {shown(known, 300)[1:-1]})")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _eval(node.left, scope), _eval(node.right, scope)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise ExprError("exponent too large")
-        return _BINOPS[type(node.op)](left, right)
+        _check_binop(node.op, left, right)
+        return check_value(_BINOPS[type(node.op)](left, right), "the result")
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand, scope))
+        return check_value(_UNARY[type(node.op)](_eval(node.operand, scope)), "the result")
     if isinstance(node, ast.BoolOp):
         vals = node.values
         if isinstance(node.op, ast.And):
@@ -78,30 +158,48 @@ def _eval(node, scope):
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, scope) else node.orelse, scope)
     if isinstance(node, (ast.List, ast.Tuple)):
-        return [_eval(e, scope) for e in node.elts]
+        return check_value([_eval(e, scope) for e in node.elts], "list")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         # the fixed functions, or one the spec expander puts in scope (auto)
         fn = FUNCTIONS.get(node.func.id) or scope.get(node.func.id)
         if callable(fn):
-            if node.keywords:
-                raise ExprError("keyword arguments are not supported in expressions")
-            return fn(*[_eval(a, scope) for a in node.args])
-    raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression "
+            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                raise ExprError("keyword and * arguments are not supported in expressions")
+            args = [_eval(a, scope) for a in node.args]
+            if fn is str and (len(args) != 1 or isinstance(args[0], (list, tuple, dict))):
+                raise ExprError("str() takes one number or string; expected str(x)")
+            return check_value(fn(*args), f"the result of {node.func.id}()")
+    raise ExprError(f"'{_short(ast.unparse(node))}' is not allowed in an expression "
                     f"(allowed: numbers, names, arithmetic, comparisons, if/else, "
                     f"{', '.join(sorted(FUNCTIONS))})")
 
 
+def _short(text, limit=60):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def evaluate(text: str, scope: dict):
+    if not isinstance(text, str):
+        raise ExprError(f"an expression must be text, got {shown(text)}")
+    if len(text) > LIMITS["expr_chars"]:
+        raise ExprError(f"expression of {len(text):,} characters ('{_short(text, 40)}'); "
+                        f"expected at most {LIMITS['expr_chars']:,}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression '{text}': {exc.msg}") from None
+        raise ExprError(f"cannot parse expression '{_short(text)}': {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExprError(f"cannot parse expression '{_short(text)}': nested too deeply or "
+                        f"invalid ({type(exc).__name__})") from None
     try:
-        return _eval(tree, scope)
+        return check_value(_eval(tree, scope), "the value")
     except ExprError:
         raise
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
-        raise ExprError(f"expression '{text}' failed: {exc}") from None
+    except RecursionError:
+        raise ExprError(f"expression '{_short(text)}' is nested too deeply") from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError) as exc:
+        raise ExprError(f"expression '{_short(text)}' failed: {_short(exc, 160)}") from None
 
 
 _WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{(.*)\})$", re.S)
@@ -116,13 +214,23 @@ def substitute(value, scope: dict):
         m = _WHOLE.match(value.strip())
         if m:
             return evaluate(m.group(1) or m.group(2), scope)
-        return _PART.sub(lambda mm: str(evaluate(mm.group(1) or mm.group(2), scope)), value)
+        if len(value) > LIMITS["string_chars"]:
+            raise ExprError(f"a text with expressions of {len(value):,} characters; expected at "
+                            f"most {LIMITS['string_chars']:,}")
+        out = _PART.sub(lambda mm: _text(evaluate(mm.group(1) or mm.group(2), scope)), value)
+        return check_value(out, "the text")
     if isinstance(value, list):
         return _copy_list(value, [substitute(v, scope) for v in value])
     if isinstance(value, dict):
         out = {k: substitute(v, scope) for k, v in value.items()}
         return out
     return value
+
+
+def _text(value):
+    if isinstance(value, (list, tuple, dict)):
+        raise ExprError(f"cannot put {shown(value)} into a text; expected a number or a string")
+    return str(value)
 
 
 def _copy_list(src, items):

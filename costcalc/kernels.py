@@ -98,6 +98,10 @@ def _phase_split(plane, s, out):
 def im2col(xp, kh, kw, sh, sw, dh, dw, ho, wo, out):
     """xp (C, Hp, Wp) -> out (C*kh*kw, ho*wo): one row per (channel, tap), one column per output."""
     c_in, hp, wp = xp.shape
+    if ho == 1:             # a stride never taken (one output): 1 keeps the buffer small
+        sh = 1
+    if wo == 1:
+        sw = 1
     if sw > 1:
         ph = np.empty((sw, hp, (wp + sw - 1) // sw), dtype=xp.dtype)
     else:
@@ -287,6 +291,10 @@ def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
     n, c_in, hp, wp = xp.shape
     c_out, _, kh, kw = w.shape
     mult = c_out // c_in
+    if ho == 1:             # a stride never taken (one output): 1 keeps the buffer small
+        sh = 1
+    if wo == 1:
+        sw = 1
     y = np.empty((n, c_out, ho, wo), dtype=xp.dtype)
     if sh == 1 and sw == 1:
         # On the flattened padded plane, output (r, x) at t = r*Wp + x reads t + i*dh*Wp + j*dw:
@@ -354,6 +362,12 @@ def pool2d(x, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, ho, wo, is_max, include_pa
     takes its taps in (i, j) order (sums in float64)."""
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
+    # A stride along an axis with one output is never taken: 1 keeps the phase buffer below
+    # (sw planes) the input's size, whatever the stride (2^62 is a legal one).
+    if ho == 1:
+        sh = 1
+    if wo == 1:
+        sw = 1
     y = np.empty((n, c, ho, wo), dtype=x.dtype)
     # tap column j lands inside the input for the output columns xx in [xlo[j], xhi[j])
     xlo = np.zeros(kw, dtype=np.int64)
@@ -420,7 +434,7 @@ def pool2d(x, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, ho, wo, is_max, include_pa
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # k = alpha = 0 or epsilon 0: inf/nan, as PyTorch
 def batch_norm(x, gamma, beta, mean, var, eps):
     n, c, h, w = x.shape
     y = np.empty_like(x)
@@ -436,7 +450,7 @@ def batch_norm(x, gamma, beta, mean, var, eps):
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # k = alpha = 0 or epsilon 0: inf/nan, as PyTorch
 def lrn(x, size, alpha, beta, k):
     """Across-channel LRN (Caffe, PyTorch): a_c / (k + alpha/size * sum of a^2 over the window)^beta,
     window c - size//2 .. c + (size-1)//2."""

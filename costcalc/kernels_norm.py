@@ -43,7 +43,7 @@ def standardize(x, mean, var, floor, invert):
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # epsilon 0 on a constant group: nan, as PyTorch
 def layer_norm_channels(x, gamma, beta, eps):
     """Layer norm over the C values at each (n, h, w) (channels-last LayerNormalization)."""
     n, c, h, w = x.shape
@@ -65,7 +65,7 @@ def layer_norm_channels(x, gamma, beta, eps):
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # epsilon 0 on a constant group: nan, as PyTorch
 def group_norm(x, groups, gamma, beta, eps):
     """Group norm: statistics over (C/groups) x H x W per sample and group, then the per-channel
     gamma and beta. groups = C is instance norm; C must be divisible by groups."""

@@ -70,7 +70,8 @@ def _value(v):
 
 
 def spec_report(name: str, checks=None) -> str:
-    spec = load(name)
+    from .analysis import load_spec
+    spec = load_spec(name)
     s = summarize(spec)
     t = s.totals
     checks = verify_spec(spec) if checks is None else checks
@@ -221,14 +222,68 @@ def build(names=None) -> dict[str, str]:
     return files
 
 
+class ReportWriteError(CostcalcError):
+    """A report file that cannot be written (read-only folder, a directory in the way, a full
+    disk...)."""
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _write_text(path: Path, text: str):
+    """One file's bytes (a function of its own so tests can make it fail)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+
+
 def write(out_dir, names=None) -> list[str]:
+    """Write every report, all or nothing: everything is computed first, then each file goes
+    to NAME.tmp, and only when every .tmp is complete are they renamed over the reports. Any
+    I/O error is one clear error naming the path; no .tmp file is left behind."""
     files = build(names)        # everything is computed before anything is written
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for fname, text in files.items():
-        tmp = out / (fname + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(out / fname)
+    try:
+        if out.exists() and not out.is_dir():
+            raise ReportWriteError(f"cannot write the reports to '{out}': it is a file, not a "
+                                   "folder; expected a folder (or a path to create)")
+        out.mkdir(parents=True, exist_ok=True)
+    except ReportWriteError:
+        raise
+    except OSError as exc:
+        raise ReportWriteError(f"cannot create the folder '{exc.filename or out}': "
+                               f"{_os_reason(exc)}; expected a writable place") from None
+    for fname in files:
+        target = out / fname
+        if target.is_dir() or (target.exists() and not target.is_file()):
+            raise ReportWriteError(f"cannot write '{target}': a "
+                                   f"{'directory' if target.is_dir() else 'non-regular file'} "
+                                   "is in the way; expected a regular file or nothing there")
+    written: list = []
+    try:
+        for fname, text in files.items():
+            tmp = out / (fname + ".tmp")
+            written.append(tmp)
+            try:
+                _write_text(tmp, text)
+            except OSError as exc:
+                raise ReportWriteError(f"cannot write '{tmp}': {_os_reason(exc)}; expected a "
+                                       "writable folder with free space") from None
+        for fname in files:
+            tmp = out / (fname + ".tmp")
+            try:
+                tmp.replace(out / fname)
+            except OSError as exc:
+                raise ReportWriteError(f"cannot replace '{out / fname}': {_os_reason(exc)}; "
+                                       "expected a writable folder") from None
+            written.remove(tmp)
+    finally:
+        for tmp in written:          # a failure: remove every .tmp this call made
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
     return sorted(files)
 
 
@@ -241,7 +296,12 @@ def check(out_dir) -> list[str]:
         if not path.exists():
             problems.append(f"{path}: missing; run `costcalc report`")
             continue
-        old = path.read_text().splitlines()
+        try:
+            old = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = _os_reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+            problems.append(f"{path}: cannot be read ({reason}); run `costcalc report`")
+            continue
         new = text.splitlines()
         for k, (a, b) in enumerate(zip(old, new), start=1):
             if a != b:

@@ -6,13 +6,16 @@ line numbers, so every mistake is reported as ``file:line: layer 'name': what is
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
+import string
 from pathlib import Path
 
 import numpy as np
 
 from . import ops
-from .errors import SpecError, UsageError
+from .errors import LIMITS, SpecError, UsageError, shown
 from .expr import ExprError, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
@@ -26,7 +29,14 @@ EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scop
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "weights", "macs", "flops",
               "other_ops", "activations", "peak_activations", "layers", "output_shape",
               "mac_share")
-MAX_DEPTH = 16
+NAMING_KEYS = ("separator", "repeat")
+# The limits on spec input live in errors.LIMITS (one place; specs/README.md lists them).
+MAX_DEPTH = LIMITS["block_depth"]            # blocks inside blocks
+MAX_LAYERS = LIMITS["layers"]                # layers of one expanded spec
+MAX_STEPS = LIMITS["expansion_steps"]        # rows evaluated while expanding one spec
+MAX_NAME = LIMITS["name_chars"]              # one layer or block instance name
+INT64_MAX = 2 ** 63 - 1
+_REPEAT_FIELD = re.compile(r"^(?:name|i(?::0?[0-9]?d?)?)$")
 
 
 def spec_dirs() -> list[Path]:
@@ -63,7 +73,7 @@ def resolve(name_or_path: str) -> Path:
                      f"{len(specs)} specs)")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Layer:
     name: str
     op: type
@@ -129,24 +139,90 @@ class Model:
 
 
 def _err(spec, line, msg, layer=None):
-    if layer:
-        msg = f"layer '{layer}': {msg}"
+    if layer is not None and layer != "":
+        msg = f"layer {shown(str(layer), 60)}: {msg}"
+    if len(msg) > 500:             # a last guard: messages echo values through shown()
+        msg = msg[:497] + "..."
     return SpecError(msg, spec.path, line)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _scalar_name(value, what, spec, line, layer=None):
+    """A name written in the spec (op, block, layer, output): text, or an integer made text."""
+    if _is_int(value):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise _err(spec, line, f"{what} must be a name (text), got {shown(value)}", layer)
+    if len(value) > MAX_NAME:
+        raise _err(spec, line, f"{what} {shown(value)} is {len(value):,} characters long; "
+                   f"expected at most {MAX_NAME:,}", layer)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise _err(spec, line, f"{what} {shown(value)} contains a control character; expected "
+                   "printable text", layer)
+    return value
+
+
+def check_repeat_template(template, spec, line):
+    """naming.repeat may use only {name} and {i} (optionally {i:02d}); checked at load."""
+    if not isinstance(template, str) or not template:
+        raise _err(spec, line, f"naming.repeat must be a text template such as "
+                   f"'{{name}}_block{{i}}', got {shown(template)}")
+    if len(template) > 200:
+        raise _err(spec, line, f"naming.repeat is {len(template)} characters long; expected at "
+                   "most 200")
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise _err(spec, line, f"naming.repeat {shown(template)} is not a valid template "
+                   f"({exc}); expected text with {{name}} and {{i}}") from None
+    fields = set()
+    for literal, field, fmt, conv in parts:
+        if any(ord(c) < 32 or ord(c) == 127 for c in literal):
+            raise _err(spec, line, f"naming.repeat {shown(template)} contains a control "
+                       "character; expected printable text")
+        if field is None:
+            continue
+        whole = field + (f":{fmt}" if fmt else "")
+        if conv is not None or not _REPEAT_FIELD.match(whole):
+            raise _err(spec, line, f"naming.repeat {shown(template)} uses "
+                       f"{shown('{' + whole + ('!' + conv if conv else '') + '}')[1:-1]}; "
+                       "expected only {name} and {i} (or {i:02d} for a width)")
+        fields.add(field)
+    if "i" not in fields:
+        raise _err(spec, line, f"naming.repeat {shown(template)} has no {{i}}; expected the "
+                   "repetition number {i} in it, so that repetitions get different names")
+    return template
 
 
 def _typed_like(default, value, name, spec, line):
     """Check an override against the type of the parameter's default."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _err(spec, line, f"parameter '{name}' expects a finite number, got {value}")
+    if _is_int(value) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise _err(spec, line, f"parameter '{name}' expects a value in the signed 64-bit range, "
+                   f"got {shown(value)}")
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise _err(spec, line, f"parameter '{name}' expects true or false, got {value!r}")
+            raise _err(spec, line, f"parameter '{name}' expects true or false, got {shown(value)}")
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise _err(spec, line, f"parameter '{name}' expects an integer, got {value!r}")
+            raise _err(spec, line, f"parameter '{name}' expects an integer, got {shown(value)}")
         value = int(value)
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _err(spec, line, f"parameter '{name}' expects a number, got {value!r}")
+            raise _err(spec, line, f"parameter '{name}' expects a number, got {shown(value)}")
         value = float(value)
+    elif isinstance(default, str):
+        if isinstance(value, (int, float)) or hasattr(value, "isoformat"):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _err(spec, line, f"parameter '{name}' expects text, got {shown(value)}")
+        if len(value) > LIMITS["string_chars"]:
+            raise _err(spec, line, f"parameter '{name}' is {len(value):,} characters long; "
+                       f"expected at most {LIMITS['string_chars']:,}")
     return value
 
 
@@ -170,48 +246,94 @@ class Spec:
             if key not in data:
                 raise _err(self, data.line, f"missing '{key}'; a spec needs 'input' "
                            "([C, H, W]) and 'layers'")
+        for key in ("title", "description"):
+            if key in data and not isinstance(data[key], (str, int, float)):
+                raise _err(self, data.key_line(key), f"'{key}' must be text, got "
+                           f"{shown(data[key])}")
         self.title = str(data.get("title", self.id))
         self.kind = data.get("kind", "network")
         if self.kind not in ("network", "module"):
             raise _err(self, data.key_line("kind"), f"kind must be 'network' or 'module', got "
-                       f"{self.kind!r}")
-        self.description = str(data.get("description", "")).strip()
+                       f"{shown(self.kind)}")
+        self.description = str(data.get("description", "") or "").strip()
         self.source = data.get("source", "")
+        if not isinstance(self.source, (str, dict)) or isinstance(self.source, dict) and not all(
+                isinstance(v, (str, int, float)) for v in self.source.values()):
+            raise _err(self, data.key_line("source"), "'source' must be text or a mapping of "
+                       f"text (paper: ..., implementation: ...), got {shown(self.source)}")
         self.defaults = data.get("params") or LDict()
         if not isinstance(self.defaults, dict):
             raise _err(self, data.key_line("params"), "'params' must be a mapping name: default")
-        for key in self.defaults:
+        for key, default in self.defaults.items():
             if key in RESERVED:
                 raise _err(self, self.defaults.key_line(key), f"parameter name '{key}' is "
                            f"reserved ({', '.join(RESERVED)}: repetition index, count, input, "
                            "automatic names)")
-        naming = data.get("naming") or {}
+            if not key.isidentifier():
+                raise _err(self, self.defaults.key_line(key), f"parameter name {shown(key)} is "
+                           "not a name expressions can use; expected letters, digits and _")
+            if not isinstance(default, (bool, int, float, str)):
+                raise _err(self, self.defaults.key_line(key), f"parameter '{key}' has the default "
+                           f"{shown(default)}; expected a number, true/false or text")
+            if isinstance(default, str) and len(default) > LIMITS["string_chars"]:
+                raise _err(self, self.defaults.key_line(key), f"parameter '{key}' is "
+                           f"{len(default):,} characters long; expected at most "
+                           f"{LIMITS['string_chars']:,}")
+        naming = data.get("naming") or LDict()
         if not isinstance(naming, dict):
-            raise _err(self, data.key_line("naming"), "'naming' must be a mapping")
-        self.sep = str(naming.get("separator", "/"))
-        self.repeat_name = str(naming.get("repeat", "{name}_block{i}"))
+            raise _err(self, data.key_line("naming"), "'naming' must be a mapping with "
+                       "separator and repeat")
+        for key in naming:
+            if key not in NAMING_KEYS:
+                hint = ops.closest(key, NAMING_KEYS)
+                raise _err(self, naming.key_line(key), f"unknown naming key {shown(key)}"
+                           + (f"; did you mean '{hint}'?" if hint else "")
+                           + f" (expected one of: {', '.join(NAMING_KEYS)})")
+        self.sep = naming.get("separator", "/")
+        if not isinstance(self.sep, str) or len(self.sep) > 8 or any(
+                ord(c) < 32 or ord(c) == 127 for c in self.sep):
+            raise _err(self, naming.key_line("separator"), "naming.separator must be text of at "
+                       f"most 8 printable characters, got {shown(self.sep)}")
+        self.repeat_name = check_repeat_template(naming.get("repeat", "{name}_block{i}"), self,
+                                                 naming.key_line("repeat"))
         self.blocks = data.get("blocks") or LDict()
         if not isinstance(self.blocks, dict):
             raise _err(self, data.key_line("blocks"), "'blocks' must be a mapping name: block")
         for bname, bdef in self.blocks.items():
             line = self.blocks.key_line(bname)
             if not isinstance(bdef, dict) or "layers" not in bdef:
-                raise _err(self, line, f"block '{bname}' must be a mapping with 'layers' "
+                raise _err(self, line, f"block {shown(bname)} must be a mapping with 'layers' "
                            "(and optional 'args', 'output')")
             for key in bdef:
                 if key not in BLOCK_KEYS:
-                    raise _err(self, bdef.key_line(key), f"block '{bname}': unknown key '{key}' "
-                               f"(expected one of: {', '.join(BLOCK_KEYS)})")
+                    hint = ops.closest(key, BLOCK_KEYS)
+                    raise _err(self, bdef.key_line(key), f"block {shown(bname)}: unknown key "
+                               f"{shown(key)}" + (f"; did you mean '{hint}'?" if hint else "")
+                               + f" (expected one of: {', '.join(BLOCK_KEYS)})")
+            if not isinstance(bdef["layers"], list) or not bdef["layers"]:
+                raise _err(self, bdef.key_line("layers"), f"block {shown(bname)}: 'layers' must "
+                           f"be a non-empty list of layer rows, got {shown(bdef['layers'])}")
             if not isinstance(bdef.get("args") or {}, dict):
-                raise _err(self, bdef.key_line("args"), f"block '{bname}': 'args' must be a "
+                raise _err(self, bdef.key_line("args"), f"block {shown(bname)}: 'args' must be a "
                            "mapping name: default (~ for a required argument)")
             for key in bdef.get("args") or {}:
                 if key in RESERVED:
-                    raise _err(self, bdef["args"].key_line(key), f"block '{bname}': argument "
-                               f"name '{key}' is reserved ({', '.join(RESERVED)}: repetition "
-                               "index, count, input, automatic names)")
+                    raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
+                               f"argument name '{key}' is reserved ({', '.join(RESERVED)}: "
+                               "repetition index, count, input, automatic names)")
+                if not key.isidentifier():
+                    raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
+                               f"argument name {shown(key)} is not a name expressions can use; "
+                               "expected letters, digits and _")
+            if "output" in bdef:
+                _scalar_name(bdef["output"], f"block {shown(bname)}: output", self,
+                             bdef.key_line("output"))
+            if "prefix" in bdef and not isinstance(bdef["prefix"], bool):
+                raise _err(self, bdef.key_line("prefix"), f"block {shown(bname)}: prefix must "
+                           f"be true or false, got {shown(bdef['prefix'])}")
         if not isinstance(data["layers"], list) or not data["layers"]:
-            raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list")
+            raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list of "
+                       f"layer rows, got {shown(data['layers'])}")
         self.expectations = self._parse_expect(data.get("expect") or [])
 
     # ------------------------------------------------------------------ expectations
@@ -233,8 +355,8 @@ class Spec:
                     raise _err(self, line, f"expect entry lacks '{key}' (each needs quantity, "
                                "value and source)")
             q = item["quantity"]
-            if q not in QUANTITIES:
-                raise _err(self, item.key_line("quantity"), f"unknown quantity '{q}' "
+            if not isinstance(q, str) or q not in QUANTITIES:
+                raise _err(self, item.key_line("quantity"), f"unknown quantity {shown(q)} "
                            f"(expected one of: {', '.join(QUANTITIES)})")
             tol = item.get("tolerance", 0)
             if isinstance(tol, str) and tol.strip().endswith("%"):
@@ -244,35 +366,73 @@ class Spec:
                     tol = None
             elif tol == "exact":
                 tol = 0.0
-            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
+            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not (
+                    math.isfinite(tol) and tol >= 0):
                 raise _err(self, item.key_line("tolerance"), f"tolerance must be 'exact', a "
-                           f"relative number or a percentage like '5%', got {item['tolerance']!r}")
+                           f"relative number or a percentage like '5%', got "
+                           f"{shown(item['tolerance'])}")
             status = item.get("status", "check")
             if status not in ("check", "source-disagrees"):
                 raise _err(self, item.key_line("status"), "status must be 'check' or "
-                           f"'source-disagrees', got {status!r}")
-            overrides = item.get("set") or {}
+                           f"'source-disagrees', got {shown(status)}")
+            overrides = item.get("set") or LDict()
             if not isinstance(overrides, dict):
-                raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters")
+                raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters, "
+                           f"got {shown(overrides)}")
+            checked = {}
+            for name, v in overrides.items():
+                at = overrides.key_line(name) if isinstance(overrides, LDict) else line
+                if name not in self.defaults:
+                    hint = ops.closest(name, self.defaults)
+                    raise _err(self, at, f"expect: unknown parameter {shown(name)}"
+                               + (f"; did you mean '{hint}'?" if hint else "")
+                               + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
+                checked[name] = _typed_like(self.defaults[name], v, name, self, at)
             inp = item.get("input")
+            if inp is not None and not (isinstance(inp, list) and len(inp) == 3 and all(
+                    _is_int(v) and v > 0 for v in inp)):
+                raise _err(self, item.key_line("input"), "expect input must be [C, H, W] of "
+                           f"positive integers, got {shown(inp)}")
+            scope = item.get("scope")
+            if scope is not None:
+                scope = _scalar_name(scope, "expect scope", self, item.key_line("scope"))
+            batch = item.get("batch", 1)
+            if not _is_int(batch) or batch < 1:
+                raise _err(self, item.key_line("batch"), "expect batch must be a positive "
+                           f"integer, got {shown(batch)}")
+            for key in ("note", "source"):
+                if key in item and not isinstance(item[key], (str, int, float)):
+                    raise _err(self, item.key_line(key), f"expect {key} must be text, got "
+                               f"{shown(item[key])}")
             bound = item.get("bound", "equal")
             if bound not in ("equal", "upper", "lower"):
                 raise _err(self, item.key_line("bound"), "bound must be 'upper' (the published "
-                           f"value is a maximum), 'lower' or 'equal', got {bound!r}")
+                           f"value is a maximum), 'lower' or 'equal', got {shown(bound)}")
             value = item["value"]
             if isinstance(value, str):  # YAML 1.1 reads 120e6 as a string
                 try:
-                    value = float(value)
+                    value = float(value) if len(value) < 40 else None
                 except ValueError:
                     value = None
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            if isinstance(value, list) and not (len(value) == 3 and all(
+                    _is_int(v) and v > 0 for v in value)):
+                value = None
             if value is None or isinstance(value, bool) or not isinstance(value, (int, float, list)):
-                raise _err(self, item.key_line("value"), f"expect value must be a number or a "
-                           f"[C, H, W] list, got {item['value']!r}")
+                raise _err(self, item.key_line("value"), f"expect value must be a finite number "
+                           f"or a [C, H, W] list, got {shown(item['value'])}")
+            if q == "output_shape" and not isinstance(value, list):
+                raise _err(self, item.key_line("value"), "an output_shape value must be a "
+                           f"[C, H, W] list, got {shown(item['value'])}")
+            if q != "output_shape" and isinstance(value, list):
+                raise _err(self, item.key_line("value"), f"a {q} value must be a number, got "
+                           f"{shown(item['value'])}")
             out.append(Expectation(
                 quantity=q, value=value, source=str(item["source"]), line=line,
-                tolerance=float(tol), overrides=dict(overrides),
-                input=tuple(inp) if inp else None, scope=item.get("scope"), status=status,
-                note=str(item.get("note", "")), batch=int(item.get("batch", 1)), bound=bound))
+                tolerance=float(tol), overrides=checked,
+                input=tuple(inp) if inp else None, scope=scope, status=status,
+                note=str(item.get("note", "")), batch=batch, bound=bound))
         return out
 
     # ------------------------------------------------------------------ parameters
@@ -304,14 +464,19 @@ class Spec:
             if not isinstance(item, dict) or "check" not in item:
                 raise _err(self, line, "each 'require' entry needs 'check' (an expression) and "
                            "'message'")
+            check = item["check"]
+            if isinstance(check, bool) or not isinstance(check, str):
+                raise _err(self, line, f"require check must be an expression (text), got "
+                           f"{shown(check)}")
             try:
-                ok = substitute("${" + str(item["check"]) + "}", params)
+                ok = substitute("${" + check + "}", params)
             except ExprError as exc:
                 raise _err(self, line, f"require: {exc}") from None
             if not ok:
-                shown = ", ".join(f"{n}={v}" for n, v in params.items())
-                raise _err(self, line, f"parameters {shown} fail the check "
-                           f"'{item['check']}': {item.get('message', 'not allowed')}")
+                values = ", ".join(f"{n}={shown(v, 30)}" for n, v in params.items())
+                message = shown(str(item.get("message", "not allowed")), 200)[1:-1]
+                raise _err(self, line, f"parameters {values} fail the check "
+                           f"{shown(check)}: {message}")
 
     # ------------------------------------------------------------------ expansion
     def build(self, overrides: dict | None = None, input_shape=None) -> Model:
@@ -325,8 +490,9 @@ class Spec:
         else:
             shape = list(input_shape)
         if not isinstance(shape, list) or len(shape) != 3 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
-            raise _err(self, line, f"input must be [C, H, W] of positive integers, got {shape!r}")
+                _is_int(v) and 0 < v <= INT64_MAX for v in shape):
+            raise _err(self, line, "input must be [C, H, W] of positive integers below 2^63, "
+                       f"got {shown(shape)}")
         self.check_requirements(params)
         exp = _Expander(self, params)
         exp.run()
@@ -344,10 +510,14 @@ class _Expander:
         self.where = {"input": self.layers[0].line}
         self.alias = {}                   # block instance full name -> its output's full name
         self.group = ""
+        self.steps = 0                    # rows evaluated (MAX_STEPS)
+        self.bounds: dict = {}            # block name -> (at least this many layers, steps)
 
     def auto(self, prefix):
         """Keras's automatic layer names, in the order the spec creates them: conv2d, conv2d_1..."""
-        prefix = str(prefix)
+        if not isinstance(prefix, str) or not prefix or len(prefix) > MAX_NAME:
+            raise ExprError(f"auto() takes a layer name prefix (text of at most {MAX_NAME} "
+                            f"characters), got {shown(prefix)}")
         n = self.uids.get(prefix, 0)
         if not self.counting:             # a skipped row's name: no layer is made
             return f"{prefix}_skipped"
@@ -359,24 +529,72 @@ class _Expander:
         self.expand(self.spec.data["layers"], self.params, top, prefix="", default_input="input",
                     scope=(), block="", depth=0, name_prefix="")
 
-    def full(self, prefix, name):
-        return f"{prefix}{self.spec.sep}{name}" if prefix else name
+    def full(self, prefix, name, line=None):
+        out = f"{prefix}{self.spec.sep}{name}" if prefix else name
+        if len(out) > MAX_NAME:
+            raise _err(self.spec, line, f"layer name {shown(out)} is {len(out):,} characters "
+                       f"long; expected at most {MAX_NAME:,}")
+        return out
+
+    def lower_bound(self, bname, visiting=()):
+        """(layers, rows) one instance of block ``bname`` makes at least, from its literal
+        repeat counts (rows with when: or repeat: $expr count as making none): lets a repeat be
+        refused before it is expanded."""
+        if bname in self.bounds:
+            return self.bounds[bname]
+        bdef = self.spec.blocks.get(bname)
+        layers = steps = 0
+        cap = MAX_LAYERS + MAX_STEPS + 1
+        for row in (bdef.get("layers") if isinstance(bdef, dict) else None) or []:
+            steps += 1
+            if not isinstance(row, dict) or row.get("when", True) is not True:
+                continue
+            rep = row.get("repeat")
+            count = 1 if rep is None else (rep if _is_int(rep) and rep > 0 else 0)
+            if "op" in row:
+                layers += count
+            elif isinstance(row.get("block"), str) and row["block"] not in visiting + (bname,):
+                first = row.get("first")
+                if isinstance(first, dict) and "block" in first:
+                    count = max(count - 1, 0)
+                inner = self.lower_bound(row["block"], visiting + (bname,))
+                layers += count * inner[0]
+                steps += count * inner[1]
+            layers, steps = min(layers, cap), min(steps, cap)
+        self.bounds[bname] = (layers, steps)
+        return layers, steps
+
+    def check_room(self, count, per_layers, per_steps, line, label, what):
+        """Refuse before expanding: ``count`` repetitions of ``per_layers`` layers each."""
+        if count > MAX_LAYERS:
+            raise _err(self.spec, line, f"repeat {count:,} is more than the limit of "
+                       f"{MAX_LAYERS:,} layers per spec; expected a smaller repeat", label)
+        total = len(self.layers) + count * per_layers
+        if total > MAX_LAYERS:
+            raise _err(self.spec, line, f"{count:,} more repetitions of {what} ({per_layers:,} "
+                       f"layer(s) each) would make over {MAX_LAYERS:,} layers, the limit per "
+                       "spec; expected a smaller network", label)
+        if self.steps + count * per_steps > MAX_STEPS:
+            raise _err(self.spec, line, f"repeat {count:,} of {what} evaluates over "
+                       f"{MAX_STEPS:,} rows, the limit per spec; expected a smaller network",
+                       label)
 
     def lookup(self, ref, names, rows, k, line, layer):
         if not isinstance(ref, str):
-            raise _err(self.spec, line, f"inputs must be layer names, got {ref!r}", layer)
+            raise _err(self.spec, line, f"inputs must be layer names, got {shown(ref)}", layer)
         if ref in names:
             return names[ref]
         if ref in self.alias:
             return self.alias[ref]
         if ref in self.defined:
             return ref
-        later = [r.get("name") for r in rows[k:] if isinstance(r, dict)]
+        later = [r.get("name") for r in rows[k:] if isinstance(r, dict)
+                 and isinstance(r.get("name"), str)]
         if ref in later:
-            raise _err(self.spec, line, f"input '{ref}' is defined later; layers must be listed "
+            raise _err(self.spec, line, f"input {shown(ref)} is defined later; layers must be listed "
                        "in order, each after its inputs (a graph with a cycle cannot be)", layer)
         hint = ops.closest(ref, list(names) + list(self.defined))
-        raise _err(self.spec, line, f"unknown input '{ref}'"
+        raise _err(self.spec, line, f"unknown input {shown(ref)}"
                    + (f"; did you mean '{hint}'?" if hint else "")
                    + " (expected the name of an earlier layer, or 'input')", layer)
 
@@ -389,15 +607,25 @@ class _Expander:
         if depth > MAX_DEPTH:
             raise _err(spec, getattr(rows, "line", None), f"blocks nested deeper than {MAX_DEPTH}"
                        " (does a block call itself?)")
+        if not isinstance(rows, list) or not rows:
+            raise _err(spec, getattr(rows, "line", None), "'layers' must be a non-empty list of "
+                       f"layer rows, got {shown(rows)}")
         prev = default_input
         auto_count: dict = {}
         for k, row in enumerate(rows):
             line = rows.item_line(k) if isinstance(rows, LList) else None
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise _err(spec, line, f"expanding the spec evaluates over {MAX_STEPS:,} rows, the "
+                           "limit per spec; expected a smaller network")
             if not isinstance(row, dict):
-                raise _err(spec, line, f"a layer must be a mapping with 'op' or 'block', got {row!r}")
+                raise _err(spec, line, "a layer must be a mapping with 'op' or 'block', got "
+                           f"{shown(row)}")
             has_op, has_block = "op" in row, "block" in row
             local = row.get("name")
             label = local if local is not None else row.get("op", row.get("block"))
+            if not isinstance(label, (str, int)) or isinstance(label, bool):
+                label = None
             if has_op == has_block:
                 raise _err(spec, line, "a layer needs exactly one of 'op' (an op from `costcalc "
                            "ops`) or 'block' (a block of this spec)", label)
@@ -407,10 +635,13 @@ class _Expander:
                     self.counting = bool(when) if isinstance(when, (bool, int, float)) else True
                     local = substitute(local, scope_vars)
                     self.counting = True
+                    local = _scalar_name(local, "a layer name", spec, row.key_line("name"))
                     label = local
                 raw_inputs = substitute(row.get("inputs"), scope_vars)
             except ExprError as exc:
                 raise _err(spec, line, str(exc), label) from None
+            finally:
+                self.counting = True
             if raw_inputs is None:
                 in_names = [prev]
             else:
@@ -423,7 +654,7 @@ class _Expander:
                             for r in raw_inputs]
             if not isinstance(when, (bool, int, float)) or isinstance(when, str):
                 raise _err(spec, row.key_line("when"), f"when must be true/false or an "
-                           f"expression like '${{i > 1}}', got {when!r}", label)
+                           f"expression like '${{i > 1}}', got {shown(when)}", label)
             if not when:
                 # A skipped layer passes its (first) input through: references to it still work.
                 if local is not None:
@@ -449,18 +680,18 @@ class _Expander:
         except ExprError as exc:
             raise _err(self.spec, row.key_line(key), str(exc), label) from None
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise _err(self.spec, row.key_line(key), f"{key} must be an integer >= 0, got {n!r}",
-                       label)
+            raise _err(self.spec, row.key_line(key), f"{key} must be an integer >= 0, got "
+                       f"{shown(n)}", label)
         return n
 
     def add_op(self, row, line, local, in_names, scope_vars, names, prefix, scope, block,
                auto_count):
         spec = self.spec
-        op_name = row["op"]
+        op_name = _scalar_name(row["op"], "op", spec, row.key_line("op"), local)
         op = ops.get_op(op_name)
         if op is None:
             hint = ops.closest(op_name, ops.op_names())
-            raise _err(spec, row.key_line("op"), f"unknown op '{op_name}'"
+            raise _err(spec, row.key_line("op"), f"unknown op {shown(op_name)}"
                        + (f"; did you mean '{hint}'?" if hint else "")
                        + f" (known ops: {', '.join(ops.op_names())})", local or op_name)
         if local is None:
@@ -487,12 +718,17 @@ class _Expander:
                 raise _err(spec, row.key_line(key), f"{op.name} has no attribute '{key}'"
                            + (f"; did you mean '{hint}'?" if hint else "")
                            + f" (its attributes: {known})", label)
+            value = None
             try:
-                values[key] = at.parse(substitute(row[key], scope_vars))
+                value = substitute(row[key], scope_vars)
+                values[key] = at.parse(value)
             except ExprError as exc:
                 raise _err(spec, row.key_line(key), f"{key}: {exc}", label) from None
-            except ValueError as exc:
-                raise _err(spec, row.key_line(key), f"{op.name} attribute '{key}': {exc}",
+            except (ValueError, TypeError, OverflowError) as exc:
+                msg = str(exc)
+                if len(msg) > 200:      # the op's message echoes the whole value
+                    msg = msg.replace(repr(value), shown(value))[:300]
+                raise _err(spec, row.key_line(key), f"{op.name} attribute '{key}': {msg}",
                            label) from None
         for at in op.attrs:
             if at.required and at.name not in values:
@@ -501,7 +737,8 @@ class _Expander:
             attrs = op.normalize(values)
         except ops.AttrError as exc:
             at_line = row.key_line(exc.attr) if exc.attr in row else line
-            raise _err(spec, at_line, f"{op.name} attribute '{exc.attr}': {exc}", label) from None
+            raise _err(spec, at_line, f"{op.name} attribute '{exc.attr}': "
+                       f"{shown(str(exc), 300)[1:-1]}", label) from None
         trainable = row.get("trainable", True)
         try:
             trainable = substitute(trainable, scope_vars)
@@ -509,14 +746,16 @@ class _Expander:
             raise _err(spec, row.key_line("trainable"), str(exc), label) from None
         if not isinstance(trainable, bool):
             raise _err(spec, row.key_line("trainable"), f"trainable must be true or false, got "
-                       f"{trainable!r}", label)
+                       f"{shown(trainable)}", label)
         n = self._count(row, "repeat", scope_vars, label)
         count = 1 if n is None else n
         start = self._count(row, "start", scope_vars, label, 1)
+        self.check_room(count, 1, 0, row.key_line("repeat") if n is not None else line, label,
+                        f"op {op.name}")
         out = in_names[0]
         for i in range(start, start + count):
             lname = str(local) if n is None else self.spec.repeat_name.format(name=local, i=i)
-            full = self.full(prefix, lname)
+            full = self.full(prefix, lname, line)
             self.check_new(full, line)
             ins = in_names if i == start else [out]
             self.layers.append(Layer(full, op, attrs, list(ins), line, scope, block, trainable,
@@ -537,13 +776,13 @@ class _Expander:
     def add_block(self, row, line, local, in_names, scope_vars, names, prefix, scope, depth,
                   name_prefix):
         spec = self.spec
-        bname = row["block"]
+        bname = _scalar_name(row["block"], "block", spec, row.key_line("block"), local)
         label = str(local) if local is not None else str(bname)
         if local is None:
             raise _err(spec, line, "a block row needs a 'name' (the block instance's name)", label)
         if bname not in spec.blocks:
             hint = ops.closest(bname, spec.blocks)
-            raise _err(spec, row.key_line("block"), f"unknown block '{bname}'"
+            raise _err(spec, row.key_line("block"), f"unknown block {shown(bname)}"
                        + (f"; did you mean '{hint}'?" if hint else "")
                        + f" (blocks of this spec: {', '.join(spec.blocks) or 'none'})", label)
         if len(in_names) != 1:
@@ -556,6 +795,9 @@ class _Expander:
         n = self._count(row, "repeat", scope_vars, label)
         count = 1 if n is None else n
         start = self._count(row, "start", scope_vars, label, 1)
+        at = row.key_line("repeat") if n is not None else line
+        per_layers, per_steps = self.lower_bound(bname)
+        self.check_room(count, per_layers, per_steps, at, label, f"block {shown(bname)}")
         out = in_names[0]
         for i in range(start, start + count):
             call = dict(args)
@@ -563,9 +805,18 @@ class _Expander:
             if i == start:
                 call.update({k: v for k, v in first.items() if k != "block"})
                 this_block = first.get("block", bname)
+                fline = first.key_line("block") if isinstance(first, LDict) else line
+                this_block = _scalar_name(this_block, "first: block", spec, fline, label)
                 if this_block not in spec.blocks:
-                    raise _err(spec, first.key_line("block"), f"unknown block '{this_block}'",
-                               label)
+                    raise _err(spec, fline, f"unknown block {shown(this_block)} (blocks of this "
+                               f"spec: {', '.join(spec.blocks) or 'none'})", label)
+            elif i == start + 2:
+                # the second repetition (a regular one) shows what one makes: refuse the rest
+                # before expanding them
+                made, stepped = len(self.layers) - layers_before, self.steps - steps_before
+                self.check_room(count - 2, made, stepped, at, label, f"block {shown(bname)}")
+            if i == start + 1:
+                layers_before, steps_before = len(self.layers), self.steps
             bdef = spec.blocks[this_block]
             declared = bdef.get("args") or LDict()
             for key in call:
@@ -589,7 +840,7 @@ class _Expander:
                 else:
                     inner[key] = default
             lname = str(local) if n is None else spec.repeat_name.format(name=local, i=i)
-            full = self.full(prefix, lname)
+            full = self.full(prefix, lname, line)
             self.check_new(full, line)
             inner_names = {"input": out}
             # prefix: false (Keras's auto-named conv2d_bn units): layer names keep the outer prefix
@@ -597,10 +848,11 @@ class _Expander:
             last = self.expand(bdef["layers"], inner, inner_names, full, out, scope + (full,),
                                this_block, depth + 1, inner_prefix)
             if "output" in bdef:
-                oname = bdef["output"]
+                oname = str(bdef["output"])
                 if oname not in inner_names:
                     raise _err(spec, bdef.key_line("output"), f"block '{this_block}': output "
-                               f"'{oname}' is not one of its layers")
+                               f"{shown(oname)} is not one of its layers (expected one of: "
+                               f"{shown(', '.join(map(str, inner_names)), 200)[1:-1]})")
                 last = inner_names[oname]
             self.alias[full] = last
             self.where[full] = line

@@ -35,9 +35,10 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 
 from . import ops
+from .analysis import scaled_overflow
 from .errors import CostcalcError, SpecError, UsageError
 from .expr import ExprError, substitute
-from .spec import Spec, load
+from .spec import Spec
 
 MAX_POINTS = 10_000_000          # larger grids need confirm=True (--yes)
 HARD_MAX_POINTS = 100_000_000    # more would not fit in memory
@@ -54,44 +55,92 @@ BYTES_PER_ELEMENT = 4            # float32, as `costcalc summary`
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _scalar(text: str, where: str):
-    """One value as YAML reads it (as `--set name=value` does)."""
+def _shown(value) -> str:
+    from .analysis import shown
+    return shown(value)
+
+
+def check_value(value, where: str, text=None):
+    """A command-line value must be finite and, if an integer, fit in int64."""
+    shown = _shown(text if text is not None else value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where}: '{shown}' is not a finite number; expected a number "
+                         "within the float range (about +-1.8e308)")
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise UsageError(f"{where}: {shown} does not fit in int64; expected an integer from "
+                         f"{-INT64_MAX - 1:,} to {INT64_MAX:,}")
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_value(v, where, text)
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_value(v, where, text)
+    return value
+
+
+def scalar(text: str, where: str, empty_ok: bool = False):
+    """One value as `--set name=value` reads it: a plain number (1e-3, 2, -0.5) as a number,
+    anything else as YAML reads it; never an infinite, NaN or out-of-int64 number."""
     import yaml
     text = text.strip()
     if not text:
+        if empty_ok:
+            return ""
         raise UsageError(f"{where}: empty value; expected a list like 1,2,3 or a range "
                          "start:stop:step")
     if _NUMBER.match(text):
-        return float(text) if any(ch in text for ch in ".eE") else int(text)
+        if any(ch in text for ch in ".eE"):
+            value = float(text)
+        elif len(text.lstrip("+-")) > 25:
+            raise UsageError(f"{where}: {_shown(text)} does not fit in int64; expected an "
+                             f"integer from {-INT64_MAX - 1:,} to {INT64_MAX:,}")
+        else:
+            value = int(text)
+        return check_value(value, where, text)
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError):
         return text
+    return check_value(value, where, text)
+
+
+_scalar = scalar
 
 
 def _range_values(text: str, where: str) -> list:
     parts = text.split(":")
     if len(parts) != 3 or not all(p.strip() for p in parts):
-        raise UsageError(f"{where}: '{text}' is not a range start:stop:step (for example "
+        raise UsageError(f"{where}: '{_shown(text)}' is not a range start:stop:step (for example "
                          "16:192:16)")
     if not all(_NUMBER.match(p.strip()) for p in parts):
-        raise UsageError(f"{where}: range '{text}' needs numbers for start, stop and step")
+        raise UsageError(f"{where}: range '{_shown(text)}' needs numbers for start, stop and "
+                         "step")
     try:
         start, stop, step = (Decimal(p.strip()) for p in parts)
     except InvalidOperation:
-        raise UsageError(f"{where}: range '{text}' needs numbers for start, stop and "
+        raise UsageError(f"{where}: range '{_shown(text)}' needs numbers for start, stop and "
                          "step") from None
+    integral = all(not any(ch in p for ch in ".eE") for p in parts)
+    for end, p in zip((start, stop, step), parts):
+        if integral:
+            check_value(int(end) if abs(end) < Decimal(2) ** 64 else 2**64, where, p.strip())
+        elif not math.isfinite(float(end)) or (end != 0 and abs(end) < Decimal("1e-300")):
+            raise UsageError(f"{where}: range end '{_shown(p.strip())}' is not a finite number "
+                             "within the float range; expected a range like 0.25:1.0:0.25")
     if step == 0:
-        raise UsageError(f"{where}: range '{text}' has a step of 0; expected a step that "
+        raise UsageError(f"{where}: range '{_shown(text)}' has a step of 0; expected a step that "
                          "moves from start to stop")
     if (stop - start) * step < 0:
-        raise UsageError(f"{where}: range '{text}' is empty (the step {step} moves away from "
-                         f"{stop}); expected start <= stop for a positive step")
-    count = int((stop - start) / step) + 1
-    if count > HARD_MAX_POINTS:
-        raise UsageError(f"{where}: range '{text}' has {count:,} values; a sweep holds at most "
+        raise UsageError(f"{where}: range '{_shown(text)}' is empty (the step {step} moves away "
+                         f"from {stop}); expected start <= stop for a positive step")
+    steps = (stop - start) / step
+    if steps >= HARD_MAX_POINTS:
+        raise UsageError(f"{where}: range '{_shown(text)}' has more than {HARD_MAX_POINTS:,} "
+                         f"values (about {float(steps):.3g}); a sweep holds at most "
                          f"{HARD_MAX_POINTS:,} points")
-    if all(not any(ch in p for ch in ".eE") for p in parts):
+    count = int(steps) + 1
+    if integral:
         start, step = int(start), int(step)
         return list(range(start, start + count * step, step))
     return [float(start + k * step) for k in range(count)]
@@ -103,10 +152,10 @@ def parse_values(text: str, where: str = "value") -> list:
     if raw.startswith("{") and raw.endswith("}"):
         raw = raw[1:-1].strip()
     if "{" in raw or "}" in raw:
-        raise UsageError(f"{where}: unbalanced braces in '{text}'")
+        raise UsageError(f"{where}: unbalanced braces in '{_shown(text)}'")
     if ":" in raw:
         if "," in raw:
-            raise UsageError(f"{where}: '{text}' mixes a list and a range; expected "
+            raise UsageError(f"{where}: '{_shown(text)}' mixes a list and a range; expected "
                              "v1,v2,... or start:stop:step")
         return _range_values(raw, where)          # distinct and ordered by construction
     values = [_scalar(part, where) for part in raw.split(",")]
@@ -115,7 +164,7 @@ def parse_values(text: str, where: str = "value") -> list:
         key = (type(v).__name__, v) if isinstance(v, bool) else v
         try:
             if key in seen:
-                raise UsageError(f"{where}: value {v!r} is listed twice")
+                raise UsageError(f"{where}: value {_shown(repr(v))} is listed twice")
             seen.add(key)
         except TypeError:        # an unhashable YAML value: the spec's type check reports it
             pass
@@ -127,14 +176,14 @@ def parse_sets(items) -> dict:
     out: dict = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--set '{item}' is not name=values (for example --set "
+            raise UsageError(f"--set '{_shown(item)}' is not name=values (for example --set "
                              "alpha=0.25,0.5,1.0 or --set depth=20:56:12)")
         name, text = item.split("=", 1)
         name = name.strip()
         if not name:
-            raise UsageError(f"--set '{item}' has no parameter name")
+            raise UsageError(f"--set '{_shown(item)}' has no parameter name")
         if name in out:
-            raise UsageError(f"--set {name} is given twice; list all its values in one --set "
+            raise UsageError(f"--set {_shown(name)} is given twice; list all its values in one --set "
                              f"({name}=v1,v2,...)")
         out[name] = parse_values(text, f"--set {name}")
     return out
@@ -169,9 +218,10 @@ def _dimension_values(text, where: str) -> list[int]:
         raise UsageError(f"{where}: no values")
     for v in check:
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise UsageError(f"{where}: expected positive integers, got {v!r}")
+            raise UsageError(f"{where}: expected positive integers, got {_shown(repr(v))}")
         if v > INT64_MAX:
-            raise UsageError(f"{where}: {v} does not fit in int64 (at most {INT64_MAX:,})")
+            raise UsageError(f"{where}: {_shown(v)} does not fit in int64 (at most "
+                             f"{INT64_MAX:,})")
     return values
 
 
@@ -181,7 +231,7 @@ def parse_input_grid(text) -> list:
         return [None, None, None]
     if isinstance(text, (list, tuple)):
         if len(text) != 3:
-            raise UsageError(f"input {text!r} is not [C, H, W]")
+            raise UsageError(f"input {_shown(repr(text))} is not [C, H, W]")
         return [_dimension_values(v if isinstance(v, (list, tuple, range)) else [v],
                                   f"--input {name}") for v, name in zip(text, "CHW")]
     text = str(text).strip()
@@ -189,7 +239,7 @@ def parse_input_grid(text) -> list:
     if len(parts) == 1 and re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", text):
         parts = text.split(",")           # the plain C,H,W form of `costcalc summary`
     if len(parts) != 3:
-        raise UsageError(f"--input '{text}' is not CxHxW; each of C, H, W is a number, a list "
+        raise UsageError(f"--input '{_shown(text)}' is not CxHxW; each of C, H, W is a number, a list "
                          "or a range (for example 3x128,160,224x128,160,224 or "
                          "'3x{128:224:32}x{128:224:32}')")
     return [_dimension_values(p, f"--input {name}") for p, name in zip(parts, "CHW")]
@@ -318,18 +368,88 @@ class _Graph:
         self.inputs: list = []       # matching (k, 3) input arrays
 
 
+# The work guard's cost model (measured on the 2-core development machine, resnet50): one graph
+# build + compile ~20 us per layer; the batched engine ~3 ns per point and layer; rendering
+# ~10 us per point; a rendered row holds ~1.5 KB of Python objects while the table is built.
+BUILD_SECONDS_PER_LAYER = 25e-6
+POINT_SECONDS_PER_LAYER = 5e-9
+ROW_SECONDS = 10e-6
+ROW_MEMORY = 1500
+ROW_OUTPUT = {"table": 150, "markdown": 160, "csv": 110, "json": 700}
+MAX_SECONDS = 60                 # longer sweeps need confirm=True (--yes)
+MAX_OUTPUT = 256 << 20           # so do outputs over 256 MiB
+
+
+def _available_bytes() -> int:
+    import os
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def estimate_work(spec: Spec, axes: list, fixed: dict, npoints: int, fmt: str = "table"):
+    """(seconds, output bytes, memory bytes, builds, layers) a sweep is expected to take."""
+    structural = set(structural_params(spec))
+    builds = math.prod(len(a.values) for a in axes if a.kind == "param"
+                       and a.name in structural)
+    overrides = dict(fixed)
+    overrides.update({a.name: a.values[0] for a in axes if a.kind == "param"})
+    try:
+        layers = len(spec.build(overrides).layers)
+    except CostcalcError:
+        try:
+            layers = len(spec.build(fixed).layers)
+        except CostcalcError:
+            layers = max(len(spec.data.get("layers") or []), 1)
+    seconds = (builds * layers * BUILD_SECONDS_PER_LAYER
+               + npoints * (layers * POINT_SECONDS_PER_LAYER + ROW_SECONDS))
+    output = npoints * ROW_OUTPUT.get(fmt, 700)
+    memory = npoints * (ROW_MEMORY + (ROW_OUTPUT.get(fmt, 700) if fmt != "json" else 2000))
+    return seconds, output, memory, builds, layers
+
+
+def guard_work(spec: Spec, axes: list, fixed: dict, npoints: int, confirm: bool,
+               fmt: str = "table"):
+    """Stop a sweep whose estimated work or output is large unless confirmed (--yes), and one
+    whose table would not fit in memory even then."""
+    seconds, output, memory, builds, layers = estimate_work(spec, axes, fixed, npoints, fmt)
+    avail = _available_bytes()
+    what = (f"{npoints:,} point{'s' if npoints != 1 else ''}, {builds:,} graph build(s) of "
+            f"{layers:,} layers")
+    if memory > avail:
+        raise UsageError(f"the sweep ({what}) needs about {memory / 2**30:.1f} GiB to build its "
+                         f"{fmt} output but {avail / 2**30:.1f} GiB is available; expected "
+                         "fewer values")
+    if confirm:
+        return
+    reasons = []
+    if npoints > MAX_POINTS:
+        reasons.append(f"over {MAX_POINTS:,} points")
+    if seconds > MAX_SECONDS:
+        reasons.append(f"about {seconds / 60:.0f} min of work" if seconds >= 90 else
+                       f"about {seconds:.0f} s of work")
+    if output > MAX_OUTPUT:
+        reasons.append(f"about {output / 2**20:,.0f} MiB of {fmt} output")
+    if reasons:
+        raise UsageError(f"the sweep ({what}) is large: {', '.join(reasons)}; pass --yes to "
+                         "run it anyway, or use fewer values")
+
+
 def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution=None, *,
-          confirm: bool = False, progress=None) -> Sweep:
+          confirm: bool = False, progress=None, fmt: str = "table") -> Sweep:
     """Evaluate every point of the grid.
 
     ``params``: {name: value or [values]} (lists of two or more values are axes, in order);
     ``input_shape``: None, 'CxHxW' with lists/ranges (see the module doc) or [C, H, W] lists;
     ``resolution``: None, or values ('128,160' / '128:224:32' / a list) of square inputs;
-    ``confirm``: allow more than MAX_POINTS points; ``progress(advance, total)`` is called as
-    work is done (total: parameter combinations + points).
+    ``confirm``: allow a large sweep (guard_work: over MAX_POINTS points, MAX_SECONDS of
+    estimated work or MAX_OUTPUT bytes of ``fmt`` output); ``progress(advance, total)`` is
+    called as work is done (total: parameter combinations + points).
     """
     t0 = time.perf_counter()
-    spec = name_or_path if isinstance(name_or_path, Spec) else load(name_or_path)
+    from .analysis import load_spec
+    spec = load_spec(name_or_path)
     params = dict(params or {})
     # ---- validate names and values (a mistake here is the command's error, exit 2)
     fixed, axes = {}, []
@@ -338,6 +458,7 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
         if not values:
             raise UsageError(f"--set {name} has no values")
         for v in values:
+            check_value(v, f"--set {name}")
             spec.resolve_params({name: v})       # unknown name or wrong type: raises
         if len(values) == 1:
             fixed[name] = values[0]
@@ -367,9 +488,7 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
     if npoints > HARD_MAX_POINTS:
         raise UsageError(f"the grid has {npoints:,} points; a sweep holds at most "
                          f"{HARD_MAX_POINTS:,}")
-    if npoints > MAX_POINTS and not confirm:
-        raise UsageError(f"the grid has {npoints:,} points (over {MAX_POINTS:,}); pass --yes "
-                         "to run it anyway, or use fewer values")
+    guard_work(spec, axes, fixed, npoints, confirm, fmt)
     fixed_dims = [None if d is None or len(d) > 1 else d[0] for d in dims]
     if resolution is not None and len(res) == 1:
         fixed_dims[1] = fixed_dims[2] = res[0]
@@ -461,6 +580,11 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
         x = np.concatenate(graph.inputs)
         tot, st = graph.compiled.run_many(x)
         calls += 1
+        # the derived columns (peak bytes = peak x 4) obey the rule summary applies
+        derived = scaled_overflow(tot, 1, BYTES_PER_ELEMENT)
+        bad_derived = (st[:, 0] == ops.OK) & (derived >= 0)
+        st[bad_derived, 0] = ops.OVERFLOW
+        st[bad_derived, 1] = -1
         totals[p] = tot
         for b in np.nonzero(st[:, 0] != ops.OK)[0]:
             i, err, layer = int(p[b]), int(st[b, 0]), int(st[b, 1])
@@ -481,9 +605,14 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
 
 
 def _explain(graph: _Graph, inp, err: int, layer: int) -> str:
-    """The one-line reason of an invalid point, as `costcalc summary` would give it."""
-    from .analysis import layer_error
+    """The one-line reason of an invalid point, exactly as `costcalc summary` gives it (the
+    same function decides: analysis.evaluate)."""
+    from .analysis import evaluate, layer_error
     model = dataclasses.replace(graph.model, input_shape=tuple(int(v) for v in inp))
+    try:
+        evaluate(model, 1, "float32", graph.compiled)
+    except CostcalcError as exc:
+        return exc.message
     _, _, shapes, _, _ = graph.compiled.run(model.input_shape)
     return layer_error(model, err, layer, shapes).message
 

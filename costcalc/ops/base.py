@@ -138,14 +138,25 @@ REQUIRED = object()
 PAD_VALID, PAD_SAME, PAD_EXPLICIT = 0, 1, 2
 
 
+def _short(v):
+    """repr of a value for a message, shortened when long (a huge integer, a long list): error
+    messages stay one short line."""
+    text = repr(v)
+    if len(text) <= 60:
+        return text
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+    return text[:50] + "..."
+
+
 def _int(v, minimum, what="an integer"):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (
             isinstance(v, float) and not math.isfinite(v)) or int(v) != v:
-        raise ValueError(f"expected {what}, got {v!r}")
+        raise ValueError(f"expected {what}, got {_short(v)}")
     if v < minimum:
-        raise ValueError(f"expected an integer >= {minimum}, got {v!r}")
+        raise ValueError(f"expected an integer >= {minimum}, got {_short(v)}")
     if v > INT64_MAX:
-        raise ValueError(f"expected an integer below 2^63, got {v!r}")
+        raise ValueError(f"expected an integer below 2^63, got {_short(v)}")
     return int(v)
 
 
@@ -200,7 +211,7 @@ class Bool(Attr):
 
     def parse(self, v):
         if not isinstance(v, bool):
-            raise ValueError(f"expected true or false, got {v!r}")
+            raise ValueError(f"expected true or false, got {_short(v)}")
         return v
 
 
@@ -217,7 +228,7 @@ class Choice(Attr):
 
     def parse(self, v):
         if v not in self.choices:
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {v!r}")
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {_short(v)}")
         return v
 
     def encode(self, value):
@@ -242,7 +253,7 @@ class Pair(Attr):
     def parse(self, v):
         if isinstance(v, (list, tuple)):
             if len(v) != 2:
-                raise ValueError(f"expected an integer or [height, width], got {v!r}")
+                raise ValueError(f"expected an integer or [height, width], got {_short(v)}")
             return (_int(v[0], self.minimum), _int(v[1], self.minimum))
         n = _int(v, self.minimum, "an integer or [height, width]")
         return (n, n)
@@ -264,7 +275,7 @@ def _four(v, what):
         n = _int(v, 0)
         return (n, n, n, n)
     except (ValueError, TypeError):
-        raise ValueError(f"expected {what}, got {v!r}") from None
+        raise ValueError(f"expected {what}, got {_short(v)}") from None
 
 
 class Padding(Attr):
@@ -320,7 +331,7 @@ class Triple(Attr):
 
     def parse(self, v):
         if not isinstance(v, (list, tuple)) or len(v) != 3:
-            raise ValueError(f"expected [C, H, W] (three integers), got {v!r}")
+            raise ValueError(f"expected [C, H, W] (three integers), got {_short(v)}")
         return tuple(_int(x, self.minimum) for x in v)
 
     def encode(self, value):
@@ -346,10 +357,10 @@ class Axes(Attr):
                 bit = AXIS_NUMBERS[item]
             else:
                 raise ValueError("expected axes among c, h, w (or NCHW numbers 1, 2, 3; the "
-                                 f"batch axis 0 cannot be reduced), got {v!r}")
+                                 f"batch axis 0 cannot be reduced), got {_short(v)}")
             mask |= bit
         if not mask:
-            raise ValueError(f"expected at least one axis, got {v!r}")
+            raise ValueError(f"expected at least one axis, got {_short(v)}")
         return tuple(n for n, b in (("c", 1), ("h", 2), ("w", 4)) if mask & b)
 
     def encode(self, value):
@@ -369,11 +380,17 @@ class Float(Attr):
         return (f"has_{self.name}",) if self.counted else ()
 
     def parse(self, v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"expected a finite number, got {v!r}")
-        if self.minimum is not None and v < self.minimum:
-            raise ValueError(f"expected a number >= {self.minimum}, got {v!r}")
-        return float(v)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"expected a finite number, got {_short(v)}")
+        try:
+            f = float(v)            # an int beyond the float range raises OverflowError
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise ValueError(f"expected a finite number, got {_short(v)}")
+        if self.minimum is not None and f < self.minimum:
+            raise ValueError(f"expected a number >= {self.minimum}, got {_short(v)}")
+        return f
 
     def encode(self, value):
         return (0 if value is None else 1,) if self.counted else ()
@@ -385,7 +402,7 @@ class Str(Attr):
 
     def parse(self, v):
         if not isinstance(v, str):
-            raise ValueError(f"expected a string, got {v!r}")
+            raise ValueError(f"expected a string, got {_short(v)}")
         return v
 
     def encode(self, value):

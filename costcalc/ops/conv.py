@@ -104,6 +104,10 @@ class Conv2D(Op):
         # dilation*(kernel-1) leaves int64: an error, never a wrapped window that "fits"
         Example({"filters": 1, "kernel": [1, 2**62], "dilation": [1, 4]}, (1, 16, 16),
                 fails=OVERFLOW),
+        # strides far beyond the input (one output per axis): im2col's phase buffer once had
+        # `stride` planes
+        Example({"filters": 2, "kernel": 2, "strides": 2**62}, (1, 3, 3), output=(2, 1, 1),
+                params=2 * 4 + 2, macs=2 * 4, other=2),
     )
 
     @staticmethod
@@ -139,9 +143,11 @@ class DepthwiseConv2D(Op):
     summary = "depthwise convolution: each input channel filtered on its own (Keras DepthwiseConv2D)"
     attrs = (Int("depth_multiplier", 1, doc="filters per input channel"),) + window_attrs() + (
         Bool("bias", True, doc="bias per output channel"), activation_attr())
-    weights = (Weight("kernel", lambda a, x: (x[0] * a.depth_multiplier, 1, a.kernel_h,
+    # C_in*depth_multiplier checked (-1: leaves int64), never a wrapped weight size
+    weights = (Weight("kernel", lambda a, x: (cmul(x[0], a.depth_multiplier), 1, a.kernel_h,
                                               a.kernel_w)),
-               Weight("bias", lambda a, x: (x[0] * a.depth_multiplier,), when=lambda a: a.bias))
+               Weight("bias", lambda a, x: (cmul(x[0], a.depth_multiplier),),
+                      when=lambda a: a.bias))
     formulas = {
         "output": "C_in*depth_multiplier x H_out x W_out",
         "params": "k_h*k_w*C_in*depth_multiplier + C_out if bias",
@@ -158,6 +164,9 @@ class DepthwiseConv2D(Op):
         Example({"kernel": 7}, (4, 6, 6), fails=WINDOW),
         # C_in * depth_multiplier leaves int64
         Example({"kernel": 1, "depth_multiplier": 2**62}, (4, 6, 6), fails=OVERFLOW),
+        # strides far beyond the input: the kernel's phase buffer once had `stride` planes
+        Example({"kernel": 2, "strides": [2, 2**40], "bias": False}, (2, 5, 3),
+                output=(2, 2, 1), params=8, macs=2 * 2 * 1 * 4),
     )
 
     @staticmethod
@@ -192,8 +201,9 @@ class SeparableConv2D(Op):
         Bool("bias", True, doc="bias per output channel (pointwise step)"),
         activation_attr())
     weights = (
-        Weight("kernel", lambda a, x: (x[0] * a.depth_multiplier, 1, a.kernel_h, a.kernel_w)),
-        Weight("kernel", lambda a, x: (a.filters, x[0] * a.depth_multiplier, 1, 1)),
+        Weight("kernel", lambda a, x: (cmul(x[0], a.depth_multiplier), 1, a.kernel_h,
+                                       a.kernel_w)),
+        Weight("kernel", lambda a, x: (a.filters, cmul(x[0], a.depth_multiplier), 1, 1)),
         Weight("bias", lambda a, x: (a.filters,), when=lambda a: a.bias))
     formulas = {
         "output": "C_out x H_out x W_out",
@@ -211,11 +221,17 @@ class SeparableConv2D(Op):
                 macs=4 * 4 * 8 * 9 + 4 * 4 * 8 * 10, other=10 * 4 * 4),
         Example({"filters": 3, "kernel": 5}, (2, 3, 9), fails=WINDOW),
         Example({"filters": 3, "kernel": 2**62, "dilation": 3}, (2, 3, 9), fails=OVERFLOW),
+        # C_in * depth_multiplier leaves int64 (4 * 2^62 once wrapped to 0 in the weights)
+        Example({"filters": 1, "kernel": 1, "depth_multiplier": 2**62}, (4, 2, 2),
+                fails=OVERFLOW),
     )
 
     @staticmethod
     def shape(a, x, shapes, ins):
+        if cmul(x[0], a.depth_multiplier) < 0:
+            return OVERFLOW, 0, 0, 0
         return window_shape(a, x, a.filters)
+
 
     @staticmethod
     def counts(a, x, y, shapes, ins):

@@ -59,7 +59,11 @@ class LRN(Op):
                 "other ops": "2*size + 3 per element (sum of squares, then scale, shift, "
                              "power, divide)"}
     examples = (Example({"size": 5}, (3, 4, 4), output=(3, 4, 4), other=(2 * 5 + 3) * 48),
-                Example({"size": 2}, (1, 1, 1), output=(1, 1, 1), other=2 * 2 + 3))
+                Example({"size": 2}, (1, 1, 1), output=(1, 1, 1), other=2 * 2 + 3),
+                # k = alpha = 0 (both allowed): x / 0 is inf, as in PyTorch; the kernel once
+                # raised ZeroDivisionError
+                Example({"size": 3, "k": 0, "alpha": 0}, (2, 2, 2), output=(2, 2, 2),
+                        other=(2 * 3 + 3) * 8))
 
     @staticmethod
     def counts(a, x, y, shapes, ins):

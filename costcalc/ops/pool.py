@@ -69,6 +69,10 @@ class MaxPool2D(_Pool):
         Example({"kernel": 4}, (1, 3, 8), fails=WINDOW),
         # dilation*(kernel-1) leaves int64: reported, never wrapped into a window that "fits"
         Example({"kernel": 2**62, "dilation": 4}, (1, 16, 16), fails=OVERFLOW),
+        # a stride far beyond the input (one window per axis): the kernel's phase buffer once
+        # had `stride` planes (2^31 - 1 of them here; PyTorch takes int32 pool strides)
+        Example({"kernel": [2, 1], "strides": [2**31 - 1, 2**30]}, (2, 3, 3), output=(2, 1, 1),
+                other=1 * 2),
     )
 
     @staticmethod
@@ -91,6 +95,8 @@ class AvgPool2D(_Pool):
                 (2, 5, 5), output=(2, 5, 5), other=9 * 2 * 5 * 5),
         Example({"kernel": 6}, (1, 5, 9), fails=WINDOW),
         Example({"kernel": [1, 2**62], "dilation": [1, 3]}, (1, 16, 16), fails=OVERFLOW),
+        Example({"kernel": 2, "strides": 2**31 - 1, "padding": 1, "count_include_pad": True},
+                (1, 2, 5), output=(1, 1, 1), other=4),
     )
 
     @staticmethod
