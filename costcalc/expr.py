@@ -8,6 +8,7 @@ functions below. Nothing else (no attributes, no calls of other names) is evalua
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -179,6 +180,13 @@ def _short(text, limit=60):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(text):
+    """The syntax tree of an expression (kept: a repeated block evaluates the same texts with
+    other values; the tree is only read)."""
+    return ast.parse(text, mode="eval")
+
+
 def evaluate(text: str, scope: dict):
     if not isinstance(text, str):
         raise ExprError(f"an expression must be text, got {shown(text)}")
@@ -186,7 +194,7 @@ def evaluate(text: str, scope: dict):
         raise ExprError(f"expression of {len(text):,} characters ('{_short(text, 40)}'); "
                         f"expected at most {LIMITS['expr_chars']:,}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse(text.strip())
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{_short(text)}': {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:

@@ -159,7 +159,7 @@ def _scalar_name(value, what, spec, line, layer=None):
     if len(value) > MAX_NAME:
         raise _err(spec, line, f"{what} {shown(value)} is {len(value):,} characters long; "
                    f"expected at most {MAX_NAME:,}", layer)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not value.isprintable():
         raise _err(spec, line, f"{what} {shown(value)} contains a control character; expected "
                    "printable text", layer)
     return value

@@ -485,10 +485,10 @@ class Op:
 
     @classmethod
     def attr(cls, name):
-        for at in cls.attrs:
-            if at.name == name:
-                return at
-        return None
+        idx = cls.__dict__.get("_attr_index")
+        if idx is None:
+            idx = cls._attr_index = {at.name: at for at in cls.attrs}
+        return idx.get(name)
 
     @classmethod
     def fields(cls):
@@ -613,6 +613,7 @@ def register(cls):
     for n in names:
         if n in _BY_NAME:
             raise ValueError(f"op name '{n}' registered twice")
+    cls._attr_index = {at.name: at for at in cls.attrs}
     cls.code = len(OPS)
     cls.Attrs = collections.namedtuple(f"{cls.__name__}Attrs", cls.fields() or ("unused",))
     if not cls.fields():
