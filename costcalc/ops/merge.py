@@ -51,12 +51,29 @@ def _elementwise_counts(ins, y, per):
     return 0, cmul(cmul(len(ins) - 1, per), volume(y))
 
 
+class Elementwise(Op):
+    """Element-wise arithmetic over broadcast inputs: the shape rule, and 1 other op per output
+    element for each input beyond the first."""
+    inputs = (2, 64)
+
+    @staticmethod
+    def shape(a, x, shapes, ins):
+        err, c, h, w = broadcast_shape(shapes, ins)
+        if err != OK:
+            return BROADCAST, 0, 0, 0
+        return OK, c, h, w
+
+    @staticmethod
+    def counts(a, x, y, shapes, ins):
+        return _elementwise_counts(ins, y, 1)
+
+
 BROADCAST_FORMULA = ("the broadcast shape: per axis (C, H, W) the inputs' common size, inputs "
                      "of size 1 repeated (CxHxW, Cx1x1, 1xHxW, 1x1x1 in any order)")
 
 
 @register
-class Add(Op):
+class Add(Elementwise):
     name = "add"
     summary = "element-wise sum with broadcasting (residual connection, bias maps)"
     inputs = (2, 64)
@@ -77,13 +94,6 @@ class Add(Op):
     )
 
     @staticmethod
-    def shape(a, x, shapes, ins):
-        err, c, h, w = broadcast_shape(shapes, ins)
-        if err != OK:
-            return BROADCAST, 0, 0, 0
-        return OK, c, h, w
-
-    @staticmethod
     def counts(a, x, y, shapes, ins):
         return _elementwise_counts(ins, y, 1 + a.has_scale)
 
@@ -99,7 +109,7 @@ class Add(Op):
 
 
 @register
-class Multiply(Op):
+class Multiply(Elementwise):
     name = "multiply"
     summary = ("element-wise product with broadcasting (squeeze-and-excitation Cx1x1, spatial "
                "attention 1xHxW, gates)")
@@ -122,17 +132,6 @@ class Multiply(Op):
     )
 
     @staticmethod
-    def shape(a, x, shapes, ins):
-        err, c, h, w = broadcast_shape(shapes, ins)
-        if err != OK:
-            return BROADCAST, 0, 0, 0
-        return OK, c, h, w
-
-    @staticmethod
-    def counts(a, x, y, shapes, ins):
-        return _elementwise_counts(ins, y, 1)
-
-    @staticmethod
     def forward(xs, ws, a, counting):
         y = xs[0] * xs[1]
         for x in xs[2:]:
@@ -141,7 +140,7 @@ class Multiply(Op):
 
 
 @register
-class Subtract(Op):
+class Subtract(Elementwise):
     name = "subtract"
     summary = "element-wise difference first - second, with broadcasting"
     inputs = 2
@@ -156,23 +155,12 @@ class Subtract(Op):
     )
 
     @staticmethod
-    def shape(a, x, shapes, ins):
-        err, c, h, w = broadcast_shape(shapes, ins)
-        if err != OK:
-            return BROADCAST, 0, 0, 0
-        return OK, c, h, w
-
-    @staticmethod
-    def counts(a, x, y, shapes, ins):
-        return _elementwise_counts(ins, y, 1)
-
-    @staticmethod
     def forward(xs, ws, a, counting):
         return xs[0] - xs[1], 0
 
 
 @register
-class Divide(Op):
+class Divide(Elementwise):
     name = "divide"
     summary = "element-wise quotient first / second, with broadcasting"
     inputs = 2
@@ -185,17 +173,6 @@ class Divide(Op):
         Example(inputs=[(1, 1, 1), (4, 6, 6)], output=(4, 6, 6), other=4 * 36),
         Example(inputs=[(4, 6, 6), (2, 1, 1)], fails=BROADCAST),
     )
-
-    @staticmethod
-    def shape(a, x, shapes, ins):
-        err, c, h, w = broadcast_shape(shapes, ins)
-        if err != OK:
-            return BROADCAST, 0, 0, 0
-        return OK, c, h, w
-
-    @staticmethod
-    def counts(a, x, y, shapes, ins):
-        return _elementwise_counts(ins, y, 1)
 
     @staticmethod
     def forward(xs, ws, a, counting):
