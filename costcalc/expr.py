@@ -17,10 +17,53 @@ from .errors import LIMITS, shown
 
 INT64_MAX = 2 ** 63 - 1
 
+
+
+def make_divisible(v, divisor=8, min_value=None):
+    """Keras's ``_make_divisible`` (keras/src/applications/mobilenet_v2.py): ``v`` rounded to
+    the nearest multiple of ``divisor``, at least ``min_value`` (``divisor`` when None), and
+    never more than 10% below ``v``."""
+    for what, x in (("v", v), ("divisor", divisor)):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ExprError(f"make_divisible: {what} must be a number, got {shown(x)}")
+    if isinstance(divisor, float) and divisor != int(divisor) or divisor <= 0:
+        raise ExprError(f"make_divisible: divisor must be a positive integer, got {shown(divisor)}")
+    divisor = int(divisor)
+    if min_value is not None and (isinstance(min_value, bool)
+                                  or not isinstance(min_value, (int, float))):
+        raise ExprError(f"make_divisible: min_value must be a number or None, got "
+                        f"{shown(min_value)}")
+    if abs(v) > 2 ** 62:
+        raise ExprError(f"make_divisible: v {shown(v)} is too large; expected |v| < 2^62")
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 FUNCTIONS = {
     "int": int, "float": float, "round": round, "min": min, "max": max, "abs": abs,
-    "ceil": math.ceil, "floor": math.floor, "str": str,
+    "ceil": math.ceil, "floor": math.floor, "str": str, "make_divisible": make_divisible,
 }
+KEYWORDS = {make_divisible: ("v", "divisor", "min_value")}   # functions that take key=value
+
+
+class Shape:
+    """A layer's output shape in an expression (``input.c``, ``shape('conv1').h``): computed
+    only when one of c, h, w is read. ``get`` returns (C, H, W) or raises."""
+
+    __slots__ = ("get", "what")
+
+    def __init__(self, get, what):
+        self.get = get
+        self.what = what
+
+    def attr(self, name):
+        if name not in ("c", "h", "w"):
+            raise ExprError(f"{self.what} has no '{name}'; expected .c, .h or .w")
+        return self.get()["chw".index(name)]
 
 _BINOPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -63,6 +106,8 @@ def check_value(value, what="a value"):
                             f"{LIMITS['list_items']:,}")
         return value
     if isinstance(value, dict):
+        return value
+    if isinstance(value, Shape):
         return value
     if callable(value):
         raise ExprError(f"{what} is a function; expected a call such as max(a, b) or "
@@ -156,6 +201,12 @@ def _eval(node, scope):
                 return False
             left = right
         return True
+    if isinstance(node, ast.Attribute):
+        base = _eval(node.value, scope)
+        if isinstance(base, Shape):
+            return base.attr(node.attr)
+        raise ExprError(f"'{_short(ast.unparse(node))}' is not allowed in an expression: only "
+                        "a shape has attributes (input.c, shape('name').h)")
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, scope) else node.orelse, scope)
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -164,9 +215,23 @@ def _eval(node, scope):
         # the fixed functions, or one the spec expander puts in scope (auto)
         fn = FUNCTIONS.get(node.func.id) or scope.get(node.func.id)
         if callable(fn):
-            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                raise ExprError("keyword and * arguments are not supported in expressions")
+            allowed = KEYWORDS.get(fn, ()) if not isinstance(fn, type) else ()
+            if any(k.arg is None or k.arg not in allowed for k in node.keywords) or any(
+                    isinstance(a, ast.Starred) for a in node.args):
+                raise ExprError("keyword and * arguments are not supported in expressions"
+                                + (f" (except {', '.join(allowed)} of {node.func.id})"
+                                   if allowed else ""))
             args = [_eval(a, scope) for a in node.args]
+            if any(isinstance(a, Shape) for a in args):
+                raise ExprError(f"{node.func.id}() of a shape; expected one of its sizes, such "
+                                "as input.c, input.h or input.w")
+            if node.keywords:
+                kwargs = {k.arg: _eval(k.value, scope) for k in node.keywords}
+                if len(args) > len(allowed) or any(k in allowed[:len(args)] for k in kwargs) \
+                        or len(kwargs) != len(node.keywords):
+                    raise ExprError(f"{node.func.id}() got an argument twice or too many "
+                                    f"(its arguments: {', '.join(allowed)})")
+                return check_value(fn(*args, **kwargs), f"the result of {node.func.id}()")
             if fn is str and (len(args) != 1 or isinstance(args[0], (list, tuple, dict))):
                 raise ExprError("str() takes one number or string; expected str(x)")
             return check_value(fn(*args), f"the result of {node.func.id}()")
@@ -201,7 +266,12 @@ def evaluate(text: str, scope: dict):
         raise ExprError(f"cannot parse expression '{_short(text)}': nested too deeply or "
                         f"invalid ({type(exc).__name__})") from None
     try:
-        return check_value(_eval(tree, scope), "the value")
+        value = check_value(_eval(tree, scope), "the value")
+        if isinstance(value, Shape) or isinstance(value, list) and any(
+                isinstance(v, Shape) for v in value):
+            raise ExprError(f"'{_short(text)}' is a shape; expected one of its sizes, such as "
+                            "input.c, input.h or input.w")
+        return value
     except ExprError:
         raise
     except RecursionError:

@@ -10,19 +10,21 @@ import math
 import os
 import re
 import string
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import ops
-from .errors import LIMITS, SpecError, UsageError, shown
-from .expr import ExprError, substitute
+from .errors import LIMITS, SpecError, UsageError, _shown_path, shown
+from .expr import ExprError, Shape, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
-TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "require", "input",
-            "naming", "blocks", "layers", "expect", "notes")
+TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "derived", "require",
+            "input", "naming", "blocks", "layers", "expect", "notes")
 ROW_KEYS = ops.base.ROW_KEYS       # keys of a row that are not attributes
-RESERVED = ("i", "n", "input", "auto")   # repetition index and count, the input, Keras names
+RESERVED = ("i", "n", "input", "auto", "shape")   # repetition index and count, the input, Keras
+#                                                  names, a layer's shape
 BLOCK_KEYS = ("args", "layers", "output", "doc", "prefix")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
                "note", "batch", "bound")
@@ -36,7 +38,24 @@ MAX_LAYERS = LIMITS["layers"]                # layers of one expanded spec
 MAX_STEPS = LIMITS["expansion_steps"]        # rows evaluated while expanding one spec
 MAX_NAME = LIMITS["name_chars"]              # one layer or block instance name
 INT64_MAX = 2 ** 63 - 1
-_REPEAT_FIELD = re.compile(r"^(?:name|i(?::0?[0-9]?d?)?)$")
+_REPEAT_FIELD = re.compile(r"^(?:name|i(?::(?:0?[0-9]?d?|a|A))?)$")
+
+
+def repeat_label(template, name, i):
+    """naming.repeat for repetition i: ``{i:a}`` / ``{i:A}`` give a, b, ..., z, aa, ab, ...
+    (EfficientNet's block2a, block2b); the other fields are str.format's."""
+    if "{i:a}" not in template and "{i:A}" not in template:
+        return template.format(name=name, i=i)
+    if i < 1:
+        raise ValueError(f"repetition {i} has no letter; {{i:a}} numbers from 1 (a) "
+                         "(expected start: 1 or more)")
+    letters, k = "", i
+    while k:
+        k, r = divmod(k - 1, 26)
+        letters = chr(97 + r) + letters
+    # placeholders: a template cannot hold control characters (checked at load)
+    out = template.replace("{i:a}", "\0").replace("{i:A}", "\1").format(name=name, i=i)
+    return out.replace("\0", letters).replace("\1", letters.upper())
 
 
 def spec_dirs() -> list[Path]:
@@ -111,6 +130,8 @@ class Model:
     layers: list
     input_line: int
     aliases: dict = dataclasses.field(default_factory=dict)   # block instance -> output layer
+    reads_shapes: bool = False  # an expression read a shape: the graph depends on the input
+    warnings: list = dataclasses.field(default_factory=list)  # "file:line: warning: ..." lines
 
     @property
     def path(self):
@@ -189,7 +210,8 @@ def check_repeat_template(template, spec, line):
         if conv is not None or not _REPEAT_FIELD.match(whole):
             raise _err(spec, line, f"naming.repeat {shown(template)} uses "
                        f"{shown('{' + whole + ('!' + conv if conv else '') + '}')[1:-1]}; "
-                       "expected only {name} and {i} (or {i:02d} for a width)")
+                       "expected only {name} and {i} (or {i:02d} for a width, {i:a} for "
+                       "letters a, b, c ...)")
         fields.add(field)
     if "i" not in fields:
         raise _err(spec, line, f"naming.repeat {shown(template)} has no {{i}}; expected the "
@@ -279,6 +301,19 @@ class Spec:
                 raise _err(self, self.defaults.key_line(key), f"parameter '{key}' is "
                            f"{len(default):,} characters long; expected at most "
                            f"{LIMITS['string_chars']:,}")
+        self.derived = data.get("derived") or LDict()
+        if not isinstance(self.derived, dict):
+            raise _err(self, data.key_line("derived"), "'derived' must be a mapping name: "
+                       "expression (computed from the parameters, in order)")
+        for key in self.derived:
+            at = self.derived.key_line(key) if isinstance(self.derived, LDict) else None
+            if key in RESERVED or not key.isidentifier():
+                raise _err(self, at, f"derived name {shown(key)} is reserved or not a name "
+                           f"expressions can use; expected letters, digits and _, not one of "
+                           f"{', '.join(RESERVED)}")
+            if key in self.defaults:
+                raise _err(self, at, f"derived name '{key}' is also a parameter; expected a "
+                           "new name (a derived value cannot be set)")
         naming = data.get("naming") or LDict()
         if not isinstance(naming, dict):
             raise _err(self, data.key_line("naming"), "'naming' must be a mapping with "
@@ -494,14 +529,25 @@ class Spec:
             raise _err(self, line, "input must be [C, H, W] of positive integers below 2^63, "
                        f"got {shown(shape)}")
         self.check_requirements(params)
-        exp = _Expander(self, params)
+        exp = _Expander(self, params, tuple(shape))
         exp.run()
-        return Model(self, params, tuple(shape), exp.layers, line, dict(exp.alias))
+        model = Model(self, params, tuple(shape), exp.layers, line, dict(exp.alias),
+                      exp.reads_shapes, exp.unused())
+        for text in model.warnings:          # once per process: verify builds a spec often
+            if text not in _WARNED:
+                _WARNED.add(text)
+                print(text, file=sys.stderr)
+        return model
+
+
+_WARNED: set = set()
 
 
 class _Expander:
-    def __init__(self, spec: Spec, params: dict):
+    def __init__(self, spec: Spec, params: dict, input_shape=(1, 1, 1)):
         self.spec = spec
+        self.shapes = {0: tuple(input_shape)}   # layer index -> (C, H, W), computed on demand
+        self.reads_shapes = False
         self.uids: dict = {}
         self.counting = True
         self.params = {**params, "auto": self.auto}
@@ -526,8 +572,74 @@ class _Expander:
 
     def run(self):
         top = {"input": "input"}
+        derived = self.spec.derived
+        scope = self.with_shapes(self.params, top, "input")
+        for key, value in derived.items():
+            at = derived.key_line(key) if isinstance(derived, LDict) else None
+            try:
+                value = substitute(value, scope)
+            except ExprError as exc:
+                raise _err(self.spec, at, f"derived '{key}': {exc}") from None
+            if not isinstance(value, (bool, int, float, str)):
+                raise _err(self.spec, at, f"derived '{key}' is {shown(value)}; expected a "
+                           "number, true/false or text")
+            self.params[key] = scope[key] = value
         self.expand(self.spec.data["layers"], self.params, top, prefix="", default_input="input",
                     scope=(), block="", depth=0, name_prefix="")
+
+    # ------------------------------------------------------------------ shapes
+    def with_shapes(self, scope_vars, names, block_input):
+        """The scope plus ``input`` (the block's input shape) and ``shape('name')``."""
+        return {**scope_vars, "input": Shape(lambda: self.shape_of(block_input), "input"),
+                "shape": self.shape_function(names)}
+
+    def shape_function(self, names):
+        def shape(ref):
+            if not isinstance(ref, str):
+                raise ExprError(f"shape() takes a layer name (text), got {shown(ref)}")
+            try:
+                full = self.lookup(ref, names, [], 0, None, None)
+            except SpecError as exc:
+                raise ExprError(f"shape({shown(ref)}): {exc.message}") from None
+            return Shape(lambda: self.shape_of(full), f"shape({shown(ref)})")
+        return shape
+
+    def shape_of(self, full):
+        """(C, H, W) of an expanded layer, by the ops' shape rules (engine.evaluate_layer) on
+        the shapes of its inputs, computed once and only when an expression reads it."""
+        from .engine import evaluate_layer
+        self.reads_shapes = True
+        stack = [self.defined[full]]
+        while stack:
+            j = stack[-1]
+            if j in self.shapes:
+                stack.pop()
+                continue
+            layer = self.layers[j]
+            ins = [self.defined[name] for name in layer.inputs]
+            missing = [k for k in ins if k not in self.shapes]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            in_shapes = [self.shapes[k] for k in ins]
+            err, out, _ = evaluate_layer(layer.op, layer.attrs, in_shapes)
+            if out is None:
+                text = ("a size leaves the int64 range" if err == ops.OVERFLOW
+                        else ops.explain(err, layer.op, layer.attrs, in_shapes))
+                raise SpecError(f"layer '{layer.name}' ({layer.op.name}): {text}",
+                                self.spec.path, layer.line)
+            self.shapes[j] = out
+        return self.shapes[self.defined[full]]
+
+    def unused(self):
+        """A warning for each layer whose output no layer reads (the last is the output)."""
+        used = {name for layer in self.layers for name in layer.inputs}
+        where = _shown_path(self.spec.path)
+        return [f"{where}:{layer.line}: warning: layer '{layer.name}' ({layer.op.name}): its "
+                "output is not used by any layer; expected every layer but the last (the "
+                "network's output) to feed another"
+                for layer in self.layers[1:-1] if layer.name not in used]
 
     def full(self, prefix, name, line=None):
         out = f"{prefix}{self.spec.sep}{name}" if prefix else name
@@ -612,6 +724,7 @@ class _Expander:
                        f"layer rows, got {shown(rows)}")
         prev = default_input
         auto_count: dict = {}
+        scope_vars = self.with_shapes(scope_vars, names, default_input)
         for k, row in enumerate(rows):
             line = rows.item_line(k) if isinstance(rows, LList) else None
             self.steps += 1
@@ -655,11 +768,24 @@ class _Expander:
             if not isinstance(when, (bool, int, float)) or isinstance(when, str):
                 raise _err(spec, row.key_line("when"), f"when must be true/false or an "
                            f"expression like '${{i > 1}}', got {shown(when)}", label)
+            # A skipped layer passes its first input (or the one `pass:` names) through:
+            # references to it still work. `pass:` is checked on every row, skipped or not.
+            through = in_names[0]
+            if "pass" in row:
+                at = row.key_line("pass")
+                try:
+                    ref = substitute(row["pass"], scope_vars)
+                except ExprError as exc:
+                    raise _err(spec, at, f"pass: {exc}", label) from None
+                through = self.lookup(ref, names, rows, k, at, label)
+                if through not in in_names:
+                    written = ", ".join(map(str, raw_inputs or [prev]))
+                    raise _err(spec, at, f"pass: {shown(ref)} is not one of the row's "
+                               f"inputs (expected one of: {shown(written, 200)[1:-1]})", label)
             if not when:
-                # A skipped layer passes its (first) input through: references to it still work.
                 if local is not None:
-                    names[str(local)] = in_names[0]
-                prev = in_names[0]
+                    names[str(local)] = through
+                prev = through
                 continue
             if depth == 0:
                 self.group = str(local) if has_block else ""
@@ -754,7 +880,7 @@ class _Expander:
                         f"op {op.name}")
         out = in_names[0]
         for i in range(start, start + count):
-            lname = str(local) if n is None else self.spec.repeat_name.format(name=local, i=i)
+            lname = str(local) if n is None else self.repeat_label(local, i, line, label)
             full = self.full(prefix, lname, line)
             self.check_new(full, line)
             ins = in_names if i == start else [out]
@@ -765,6 +891,12 @@ class _Expander:
             out = full
         names[str(local)] = out
         return out
+
+    def repeat_label(self, local, i, line, label):
+        try:
+            return repeat_label(self.spec.repeat_name, local, i)
+        except ValueError as exc:
+            raise _err(self.spec, line, f"naming.repeat: {exc}", label) from None
 
     def check_new(self, full, line):
         if full in self.defined or full in self.alias:
@@ -837,18 +969,33 @@ class _Expander:
                         raise _err(spec, src.key_line(key), f"{key}: {exc}", label) from None
                 elif default is None:
                     raise _err(spec, line, f"block '{this_block}' needs argument '{key}'", label)
+                elif isinstance(default, (str, list)):
+                    # a default may be an expression over the parameters, i, n, the earlier
+                    # arguments and this instance's input (input.c)
+                    try:
+                        inner[key] = substitute(default, self.with_shapes(inner, names, out))
+                    except ExprError as exc:
+                        raise _err(spec, declared.key_line(key), f"block '{this_block}': "
+                                   f"argument '{key}': {exc}", label) from None
                 else:
                     inner[key] = default
-            lname = str(local) if n is None else spec.repeat_name.format(name=local, i=i)
+            lname = str(local) if n is None else self.repeat_label(local, i, line, label)
             full = self.full(prefix, lname, line)
             self.check_new(full, line)
             inner_names = {"input": out}
-            # prefix: false (Keras's auto-named conv2d_bn units): layer names keep the outer prefix
-            inner_prefix = full if bdef.get("prefix", True) else name_prefix
+            # prefix: false (Keras's auto-named conv2d_bn units): layer names take no prefix,
+            # neither this instance's nor an enclosing block's
+            inner_prefix = full if bdef.get("prefix", True) else ""
             last = self.expand(bdef["layers"], inner, inner_names, full, out, scope + (full,),
                                this_block, depth + 1, inner_prefix)
             if "output" in bdef:
-                oname = str(bdef["output"])
+                try:                 # the output may be an expression over the arguments
+                    oname = substitute(bdef["output"], self.with_shapes(inner, inner_names, out))
+                except ExprError as exc:
+                    raise _err(spec, bdef.key_line("output"), f"block '{this_block}': output: "
+                               f"{exc}", label) from None
+                oname = _scalar_name(oname, f"block '{this_block}': output", spec,
+                                     bdef.key_line("output"), label)
                 if oname not in inner_names:
                     raise _err(spec, bdef.key_line("output"), f"block '{this_block}': output "
                                f"{shown(oname)} is not one of its layers (expected one of: "

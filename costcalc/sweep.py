@@ -335,7 +335,26 @@ def structural_params(spec: Spec) -> list[str]:
 
     walk(spec.data.get("layers"))
     walk(spec.data.get("blocks"))
+    walk(spec.data.get("derived"))
     return [name for name in spec.defaults if name in found]
+
+
+_READS_SHAPE = re.compile(r"\binput\s*\.|\bshape\s*\(")
+
+
+def reads_shapes(spec: Spec) -> bool:
+    """Whether an expression under `layers:`, `blocks:` or `derived:` may read a shape
+    (input.c, shape('x').h): then the graph depends on the input and each input is built on
+    its own (an over-approximation, like structural_params)."""
+    def walk(node):
+        if isinstance(node, str):
+            return "$" in node and _READS_SHAPE.search(node) is not None
+        if isinstance(node, dict):
+            return any(walk(k) or walk(v) for k, v in node.items())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+    return any(walk(spec.data.get(key)) for key in ("layers", "blocks", "derived"))
 
 
 def _spec_input(spec: Spec, params: dict):
@@ -517,6 +536,7 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
                 in_grid[:, k] = np.asarray(values, dtype=np.int64)[col]
 
     structural = [n for n in structural_params(spec) if n in {a.name for a in param_axes}]
+    per_input = reads_shapes(spec) and n_input > 1
     inputs = np.zeros((npoints, 3), dtype=np.int64)
     totals = np.zeros((npoints, 7), dtype=np.int64)
     state = np.zeros(npoints, dtype=np.int8)
@@ -549,6 +569,31 @@ def sweep(name_or_path, params: dict | None = None, input_shape=None, resolution
             tick(1 + n_input)                   # its points are done too
             continue
         skey = tuple(repr(resolved[n]) for n in structural)
+        if per_input:
+            # the graph depends on the input shape: one build per distinct input
+            failed = 0
+            for j in range(n_input):
+                row = tuple(int(v) for v in block[j])
+                graph = builds.get(skey + (row,))
+                if graph is None:
+                    n_builds += 1
+                    try:
+                        model = spec.build(overrides, row)
+                        compiled = model.compile()
+                    except CostcalcError as exc:
+                        graph = exc.message
+                    else:
+                        graph = graphs.setdefault(compiled.key(), _Graph(model, compiled))
+                    builds[skey + (row,)] = graph
+                if isinstance(graph, str):
+                    state[span[j]] = 1
+                    reasons[int(span[j])] = graph
+                    failed += 1
+                else:
+                    graph.points.append(span[j:j + 1])
+                    graph.inputs.append(block[j:j + 1])
+            tick(1 + failed)                    # the others are ticked when evaluated
+            continue
         graph = builds.get(skey)
         if graph is None:
             n_builds += 1

@@ -602,7 +602,8 @@ _BY_NAME: dict = {}
 
 
 # Keys of a spec row that are not attributes (costcalc/spec.py): no op may use them as names.
-ROW_KEYS = ("name", "op", "block", "inputs", "when", "repeat", "start", "first", "trainable")
+ROW_KEYS = ("name", "op", "block", "inputs", "when", "pass", "repeat", "start", "first",
+            "trainable")
 
 
 def register(cls):
