@@ -184,21 +184,25 @@ def test_attributes_stay_refused_on_other_values():
 
 
 # ---------------------------------------------------------------- b. functions, derived values
-def keras_make_divisible(v, divisor, min_value=None):
-    # copied from keras/src/applications/mobilenet_v2.py
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
 def test_make_divisible_is_keras():
+    # Keras's own widths, recorded from keras.applications.MobileNetV2 (tests/data, by
+    # tools/keras_layers.py): Conv1 = make_divisible(32*alpha, 8); a block's projection =
+    # make_divisible(int(filters*alpha), 8); Conv_1 = make_divisible(1280*alpha, 8) above 1.0
+    import json
+    from pathlib import Path
+    keras = json.loads((Path(__file__).parent / "data" / "keras_layers_2017.json").read_text())
+    seen = 0
     for alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
-        for c in (3, 16, 24, 32, 64, 96, 160, 320, 1280):
-            for d in (1, 4, 8):
-                assert make_divisible(c * alpha, d) == keras_make_divisible(c * alpha, d)
+        rows = {r[0]: r[3]["config"] for r in keras[f"mobilenet-v2-{alpha}-224"]["layers"]
+                if "config" in r[3] and "filters" in r[3]["config"]}
+        assert rows["Conv1"]["filters"] == make_divisible(32 * alpha, 8)
+        for block, filters in ((1, 24), (3, 32), (6, 64), (10, 96), (13, 160), (16, 320)):
+            assert rows[f"block_{block}_project"]["filters"] == \
+                make_divisible(int(filters * alpha), 8), (alpha, block)
+            seen += 1
+        assert rows["Conv_1"]["filters"] == (make_divisible(1280 * alpha, 8) if alpha > 1.0
+                                             else 1280)
+    assert seen == 36
     # by hand: 32 * 0.35 = 11.2: int(15.2) // 8 * 8 = 8 < 0.9 * 11.2 = 10.08, so 8 + 8 = 16
     assert evaluate("make_divisible(32 * 0.35)", {}) == 16
     # 24 * 0.75 = 18: int(22) // 8 * 8 = 16 < 16.2, so 24
