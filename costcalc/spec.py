@@ -252,6 +252,7 @@ class Spec:
     """A loaded, validated spec file; :meth:`build` expands it for given parameters."""
 
     def __init__(self, data, path):
+        self.attr_memo: dict = {}     # (op, parsed values) -> normalized attributes (add_op)
         self.path = Path(path) if path else None
         self.id = self.path.stem if self.path else "<spec>"
         if not isinstance(data, LDict):
@@ -856,15 +857,17 @@ class _Expander:
                     msg = msg.replace(repr(value), shown(value))[:300]
                 raise _err(spec, row.key_line(key), f"{op.name} attribute '{key}': {msg}",
                            label) from None
-        for at in op.attrs:
-            if at.required and at.name not in values:
-                raise _err(spec, line, f"{op.name} needs attribute '{at.name}' ({at.doc})", label)
+        # Rows repeated with the same values (blocks, repeats, the points of a sweep) share one
+        # normalized attribute dict: it is only read after this.
+        memo_key = (op, tuple(sorted(values.items())))
         try:
-            attrs = op.normalize(values)
-        except ops.AttrError as exc:
-            at_line = row.key_line(exc.attr) if exc.attr in row else line
-            raise _err(spec, at_line, f"{op.name} attribute '{exc.attr}': "
-                       f"{shown(str(exc), 300)[1:-1]}", label) from None
+            attrs = spec.attr_memo.get(memo_key)
+        except TypeError:               # an unhashable value: no sharing
+            memo_key, attrs = None, None
+        if attrs is None:
+            attrs = self._normalized(op, values, row, line, label)
+            if memo_key is not None and len(spec.attr_memo) < 4096:
+                spec.attr_memo[memo_key] = attrs
         trainable = row.get("trainable", True)
         try:
             trainable = substitute(trainable, scope_vars)
@@ -873,6 +876,23 @@ class _Expander:
         if not isinstance(trainable, bool):
             raise _err(spec, row.key_line("trainable"), f"trainable must be true or false, got "
                        f"{shown(trainable)}", label)
+        return self._append_op(row, line, local, label, op, attrs, trainable, in_names,
+                               scope_vars, names, prefix, scope, block)
+
+    def _normalized(self, op, values, row, line, label):
+        spec = self.spec
+        for at in op.attrs:
+            if at.required and at.name not in values:
+                raise _err(spec, line, f"{op.name} needs attribute '{at.name}' ({at.doc})", label)
+        try:
+            return op.normalize(values)
+        except ops.AttrError as exc:
+            at_line = row.key_line(exc.attr) if exc.attr in row else line
+            raise _err(spec, at_line, f"{op.name} attribute '{exc.attr}': "
+                       f"{shown(str(exc), 300)[1:-1]}", label) from None
+
+    def _append_op(self, row, line, local, label, op, attrs, trainable, in_names, scope_vars,
+                   names, prefix, scope, block):
         n = self._count(row, "repeat", scope_vars, label)
         count = 1 if n is None else n
         start = self._count(row, "start", scope_vars, label, 1)
