@@ -20,6 +20,8 @@ import collections
 import difflib
 import math
 
+from ..errors import shown
+
 INT64_MAX = 9223372036854775807
 
 # ----------------------------------------------------------------------------- checked arithmetic
@@ -138,25 +140,14 @@ REQUIRED = object()
 PAD_VALID, PAD_SAME, PAD_EXPLICIT = 0, 1, 2
 
 
-def _short(v):
-    """repr of a value for a message, shortened when long (a huge integer, a long list): error
-    messages stay one short line."""
-    text = repr(v)
-    if len(text) <= 60:
-        return text
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
-    return text[:50] + "..."
-
-
 def _int(v, minimum, what="an integer"):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (
             isinstance(v, float) and not math.isfinite(v)) or int(v) != v:
-        raise ValueError(f"expected {what}, got {_short(v)}")
+        raise ValueError(f"expected {what}, got {shown(v)}")
     if v < minimum:
-        raise ValueError(f"expected an integer >= {minimum}, got {_short(v)}")
+        raise ValueError(f"expected an integer >= {minimum}, got {shown(v)}")
     if v > INT64_MAX:
-        raise ValueError(f"expected an integer below 2^63, got {_short(v)}")
+        raise ValueError(f"expected an integer below 2^63, got {shown(v)}")
     return int(v)
 
 
@@ -211,7 +202,7 @@ class Bool(Attr):
 
     def parse(self, v):
         if not isinstance(v, bool):
-            raise ValueError(f"expected true or false, got {_short(v)}")
+            raise ValueError(f"expected true or false, got {shown(v)}")
         return v
 
 
@@ -228,7 +219,7 @@ class Choice(Attr):
 
     def parse(self, v):
         if v not in self.choices:
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {_short(v)}")
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {shown(v)}")
         return v
 
     def encode(self, value):
@@ -253,7 +244,7 @@ class Pair(Attr):
     def parse(self, v):
         if isinstance(v, (list, tuple)):
             if len(v) != 2:
-                raise ValueError(f"expected an integer or [height, width], got {_short(v)}")
+                raise ValueError(f"expected an integer or [height, width], got {shown(v)}")
             return (_int(v[0], self.minimum), _int(v[1], self.minimum))
         n = _int(v, self.minimum, "an integer or [height, width]")
         return (n, n)
@@ -275,7 +266,7 @@ def _four(v, what):
         n = _int(v, 0)
         return (n, n, n, n)
     except (ValueError, TypeError):
-        raise ValueError(f"expected {what}, got {_short(v)}") from None
+        raise ValueError(f"expected {what}, got {shown(v)}") from None
 
 
 class Padding(Attr):
@@ -331,7 +322,7 @@ class Triple(Attr):
 
     def parse(self, v):
         if not isinstance(v, (list, tuple)) or len(v) != 3:
-            raise ValueError(f"expected [C, H, W] (three integers), got {_short(v)}")
+            raise ValueError(f"expected [C, H, W] (three integers), got {shown(v)}")
         return tuple(_int(x, self.minimum) for x in v)
 
     def encode(self, value):
@@ -357,10 +348,10 @@ class Axes(Attr):
                 bit = AXIS_NUMBERS[item]
             else:
                 raise ValueError("expected axes among c, h, w (or NCHW numbers 1, 2, 3; the "
-                                 f"batch axis 0 cannot be reduced), got {_short(v)}")
+                                 f"batch axis 0 cannot be reduced), got {shown(v)}")
             mask |= bit
         if not mask:
-            raise ValueError(f"expected at least one axis, got {_short(v)}")
+            raise ValueError(f"expected at least one axis, got {shown(v)}")
         return tuple(n for n, b in (("c", 1), ("h", 2), ("w", 4)) if mask & b)
 
     def encode(self, value):
@@ -381,15 +372,15 @@ class Float(Attr):
 
     def parse(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"expected a finite number, got {_short(v)}")
+            raise ValueError(f"expected a finite number, got {shown(v)}")
         try:
             f = float(v)            # an int beyond the float range raises OverflowError
         except OverflowError:
             f = math.inf
         if not math.isfinite(f):
-            raise ValueError(f"expected a finite number, got {_short(v)}")
+            raise ValueError(f"expected a finite number, got {shown(v)}")
         if self.minimum is not None and f < self.minimum:
-            raise ValueError(f"expected a number >= {self.minimum}, got {_short(v)}")
+            raise ValueError(f"expected a number >= {self.minimum}, got {shown(v)}")
         return f
 
     def encode(self, value):
@@ -402,7 +393,7 @@ class Str(Attr):
 
     def parse(self, v):
         if not isinstance(v, str):
-            raise ValueError(f"expected a string, got {_short(v)}")
+            raise ValueError(f"expected a string, got {shown(v)}")
         return v
 
     def encode(self, value):
