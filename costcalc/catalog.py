@@ -19,6 +19,16 @@ def spec_list() -> list[dict]:
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
             rows.append({"spec": name, "title": spec.title, "input": shape,
                          "parameters": params, "source": source_text(spec.source)})
+            for vname, (values, title, _) in spec.variants.items():
+                vals = {**spec.defaults, **values}
+                try:
+                    vshape = "x".join(map(str, substitute(spec.data["input"], vals)))
+                except ExprError:
+                    vshape = str(spec.data["input"])
+                rows.append({"spec": vname, "title": title or f"{spec.title} ({vname})",
+                             "input": vshape,
+                             "parameters": ", ".join(f"{k}={v}" for k, v in values.items()),
+                             "source": source_text(spec.source)})
         except CostcalcError as exc:
             rows.append({"spec": name, "title": f"(cannot load: {exc})", "input": "",
                          "parameters": "", "source": ""})

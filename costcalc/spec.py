@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .errors import LIMITS, SpecError, UsageError, _shown_path, shown
+from .errors import LIMITS, CostcalcError, SpecError, UsageError, _shown_path, shown
 from .expr import ExprError, Shape, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
 TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "derived", "require",
-            "input", "naming", "blocks", "layers", "expect", "notes")
+            "input", "naming", "blocks", "layers", "expect", "notes", "variants")
 ROW_KEYS = ops.base.ROW_KEYS       # keys of a row that are not attributes
 RESERVED = ("i", "n", "input", "auto", "shape")   # repetition index and count, the input, Keras
 #                                                  names, a layer's shape
 BLOCK_KEYS = ("args", "layers", "output", "doc", "prefix")
 EXPECT_KEYS = ("quantity", "value", "source", "tolerance", "set", "input", "scope", "status",
-               "note", "batch", "bound")
+               "note", "batch", "bound", "variant")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "weights", "macs", "flops",
               "other_ops", "activations", "peak_activations", "layers", "output_shape",
               "mac_share")
@@ -74,8 +74,39 @@ def available() -> dict[str, Path]:
     return found
 
 
+_VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_variant_memo: dict = {}      # (path, mtime_ns, size) -> variant names of that file
+
+
+def variants() -> dict[str, Path]:
+    """Named variants (``efficientnet-b3``) -> the family file that defines them. Only files with
+    a top-level ``variants:`` key are parsed (so listing stays quick); a variant never hides a
+    file of the same name (that is an error when the family loads)."""
+    found: dict[str, Path] = {}
+    files = available()
+    for path in files.values():
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+            if key not in _variant_memo:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                names = []
+                if re.search(r"^variants:", text, re.M):
+                    data = load_yaml(text, path)
+                    v = data.get("variants") if isinstance(data, dict) else None
+                    names = [n for n in v if isinstance(n, str)] if isinstance(v, dict) else []
+                _variant_memo[key] = names
+        except (OSError, CostcalcError):
+            continue                  # the file's own error shows when it is loaded by name
+        for n in _variant_memo[key]:
+            if n not in files:
+                found.setdefault(n, path)
+    return found
+
+
 def resolve(name_or_path: str) -> Path:
-    """A spec name (``resnet50``) or a path to a YAML file -> the file's path."""
+    """A spec name (``resnet50``) or a path to a YAML file -> the file's path. A variant's name
+    gives its family's file (see :func:`load`)."""
     text = str(name_or_path)
     p = Path(text)
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
@@ -86,10 +117,14 @@ def resolve(name_or_path: str) -> Path:
     specs = available()
     if text in specs:
         return specs[text]
-    hint = ops.closest(text, specs)
+    named = variants()
+    if text in named:
+        return named[text]
+    every = {**specs, **named}
+    hint = ops.closest(text, every)
     did = f"; did you mean '{hint}'?" if hint else ""
     raise UsageError(f"unknown spec '{text}'{did} (see `costcalc list` for all "
-                     f"{len(specs)} specs)")
+                     f"{len(every)} specs)")
 
 
 @dataclasses.dataclass(slots=True)
@@ -119,6 +154,7 @@ class Expectation:
     note: str = ""
     batch: int = 1
     bound: str = "equal"       # "upper": the published value is a maximum ("fewer than 25M")
+    variant: str = ""          # the named variant it holds for ("" = the family's defaults)
 
 
 @dataclasses.dataclass
@@ -370,7 +406,61 @@ class Spec:
         if not isinstance(data["layers"], list) or not data["layers"]:
             raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list of "
                        f"layer rows, got {shown(data['layers'])}")
+        self.variants = self._parse_variants(data.get("variants"))
+        self.variant = ""
         self.expectations = self._parse_expect(data.get("expect") or [])
+
+    # ------------------------------------------------------------------ variants
+    def _parse_variants(self, raw) -> dict:
+        """``variants: {name: {param: value, ..., title: text}}``: the names users type for a
+        family's settings (EfficientNet B0-B7), each checked like a `--set`."""
+        if raw is None:
+            return {}
+        at = self.data.key_line("variants")
+        if not isinstance(raw, dict) or not raw:
+            raise _err(self, at, "'variants' must be a mapping name: {parameter: value, ...}, "
+                       f"got {shown(raw)}")
+        out = {}
+        for name, values in raw.items():
+            line = raw.key_line(name) if isinstance(raw, LDict) else at
+            if not isinstance(name, str) or not _VARIANT_NAME.match(name):
+                raise _err(self, line, f"variant name {shown(name)} is not a spec name; expected "
+                           "lower-case letters, digits, '.', '-' and '_' (at most 64)")
+            if self.path is not None and name != self.path.stem and name in available() and \
+                    available()[name] != self.path:
+                raise _err(self, line, f"variant '{name}' has the name of the spec file "
+                           f"{available()[name]}; expected a name no file has")
+            if not isinstance(values, dict):
+                raise _err(self, line, f"variant '{name}' must be a mapping of parameter values "
+                           f"(and an optional title), got {shown(values)}")
+            checked, title = {}, None
+            for key, v in values.items():
+                kl = values.key_line(key) if isinstance(values, LDict) else line
+                if key == "title" and key not in self.defaults:
+                    if not isinstance(v, str):
+                        raise _err(self, kl, f"variant '{name}': title must be text, got "
+                                   f"{shown(v)}")
+                    title = v
+                    continue
+                if key not in self.defaults:
+                    hint = ops.closest(key, self.defaults)
+                    raise _err(self, kl, f"variant '{name}': unknown parameter {shown(key)}"
+                               + (f"; did you mean '{hint}'?" if hint else "")
+                               + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
+                checked[key] = _typed_like(self.defaults[key], v, key, self, kl)
+            out[name] = (checked, title, line)
+        return out
+
+    def use_variant(self, name: str) -> None:
+        """Make this spec the named variant: its values become the defaults, its name the id."""
+        values, title, _ = self.variants[name]
+        merged = LDict({**self.defaults, **values})
+        merged.line = getattr(self.defaults, "line", 0)
+        merged.key_lines = getattr(self.defaults, "key_lines", {})
+        self.defaults = merged
+        self.variant = self.id = name
+        self.title = title or f"{self.title} ({name})"
+        self.expectations = [e for e in self.expectations if e.variant == name]
 
     # ------------------------------------------------------------------ expectations
     def _parse_expect(self, items):
@@ -415,7 +505,12 @@ class Spec:
             if not isinstance(overrides, dict):
                 raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters, "
                            f"got {shown(overrides)}")
-            checked = {}
+            variant = item.get("variant", "")
+            if variant and (not isinstance(variant, str) or variant not in self.variants):
+                raise _err(self, item.key_line("variant"), f"expect: unknown variant "
+                           f"{shown(variant)} (variants of this spec: "
+                           f"{', '.join(self.variants) or 'none'})")
+            checked = dict(self.variants[variant][0]) if variant else {}
             for name, v in overrides.items():
                 at = overrides.key_line(name) if isinstance(overrides, LDict) else line
                 if name not in self.defaults:
@@ -468,7 +563,7 @@ class Spec:
                 quantity=q, value=value, source=str(item["source"]), line=line,
                 tolerance=float(tol), overrides=checked,
                 input=tuple(inp) if inp else None, scope=scope, status=status,
-                note=str(item.get("note", "")), batch=batch, bound=bound))
+                note=str(item.get("note", "")), batch=batch, bound=bound, variant=variant))
         return out
 
     # ------------------------------------------------------------------ parameters
@@ -1029,8 +1124,14 @@ class _Expander:
 
 
 def load(name_or_path) -> Spec:
+    """A spec by name or path; a variant's name gives its family with the variant's values as
+    the defaults (``--set`` still overrides them)."""
     path = resolve(name_or_path)
-    return Spec(load_yaml_file(path), path)
+    spec = Spec(load_yaml_file(path), path)
+    text = str(name_or_path)
+    if text != path.stem and text in spec.variants:
+        spec.use_variant(text)
+    return spec
 
 
 def load_text(text: str, path="<spec>") -> Spec:

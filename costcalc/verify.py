@@ -101,8 +101,11 @@ def verify_spec(spec) -> list[dict]:
     built: dict = {}
     for e in spec.expectations:
         key = (tuple(sorted(e.overrides.items())), e.input, e.batch)
-        row = {"spec": spec.id, "quantity": e.quantity + (f" [{e.scope}]" if e.scope else ""),
-               "setting": ", ".join(f"{k}={v}" for k, v in e.overrides.items())
+        implied = spec.variants[e.variant][0] if e.variant else {}   # shown by the name
+        row = {"spec": e.variant or spec.id,
+               "quantity": e.quantity + (f" [{e.scope}]" if e.scope else ""),
+               "setting": ", ".join(f"{k}={v}" for k, v in e.overrides.items()
+                                    if k not in implied or implied[k] != v)
                + (f" input={'x'.join(map(str, e.input))}" if e.input else ""),
                "expected": e.value, "computed": None, "difference": None,
                "tolerance": ({"upper": "<= ", "lower": ">= "}.get(e.bound, "")
