@@ -252,6 +252,37 @@ def _parse(text):
     return ast.parse(text, mode="eval")
 
 
+def names_used(value) -> set:
+    """Every name the ``$``-expressions in ``value`` (text, or lists and dicts of it) read; an
+    expression that does not parse reads nothing here (evaluating it reports the error)."""
+    found: set = set()
+    if isinstance(value, str):
+        if "$" in value:
+            for m in _PART.finditer(value):
+                if m.group(1):
+                    found.add(m.group(1))
+                    continue
+                try:
+                    tree = _parse(m.group(2))
+                except (SyntaxError, ValueError, RecursionError):
+                    continue
+                found.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+            m = _WHOLE.match(value.strip())
+            if m and m.group(2) and "{" in m.group(2):     # ${...} holding braces: one expression
+                try:
+                    tree = _parse(m.group(2))
+                    found.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+                except (SyntaxError, ValueError, RecursionError):
+                    pass
+    elif isinstance(value, list):
+        for v in value:
+            found |= names_used(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found |= names_used(v)
+    return found
+
+
 def evaluate(text: str, scope: dict):
     if not isinstance(text, str):
         raise ExprError(f"an expression must be text, got {shown(text)}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import ops
 from .errors import LIMITS, CostcalcError, SpecError, UsageError, _shown_path, shown
-from .expr import ExprError, Shape, substitute
+from .expr import ExprError, Shape, names_used, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
 TOP_KEYS = ("name", "title", "kind", "description", "source", "params", "derived", "require",
@@ -38,6 +38,7 @@ MAX_LAYERS = LIMITS["layers"]                # layers of one expanded spec
 MAX_STEPS = LIMITS["expansion_steps"]        # rows evaluated while expanding one spec
 MAX_NAME = LIMITS["name_chars"]              # one layer or block instance name
 INT64_MAX = 2 ** 63 - 1
+_READS_INPUT = re.compile(r"\binput\s*\.")
 _REPEAT_FIELD = re.compile(r"^(?:name|i(?::(?:0?[0-9]?d?|a|A))?)$")
 
 
@@ -584,8 +585,9 @@ class Spec:
             params[name] = value
         return params
 
-    def check_requirements(self, params):
-        """`require:` entries ({check: expr, message: text}) guard parameter values."""
+    def check_requirements(self, params, shape=None):
+        """`require:` entries ({check: expr, message: text}) guard parameter values and the
+        network input (``input.h``); with no ``shape`` the checks that read it wait for one."""
         items = self.data.get("require") or []
         if not isinstance(items, list):
             raise _err(self, self.data.key_line("require"), "'require' must be a list of "
@@ -599,15 +601,84 @@ class Spec:
             if isinstance(check, bool) or not isinstance(check, str):
                 raise _err(self, line, f"require check must be an expression (text), got "
                            f"{shown(check)}")
+            if shape is None and _READS_INPUT.search(check):
+                continue
+            scope = params if shape is None else {
+                **params, "input": Shape(lambda: tuple(shape), "input")}
             try:
-                ok = substitute("${" + check + "}", params)
+                ok = substitute("${" + check + "}", scope)
             except ExprError as exc:
                 raise _err(self, line, f"require: {exc}") from None
             if not ok:
                 values = ", ".join(f"{n}={shown(v, 30)}" for n, v in params.items())
+                if shape is not None and _READS_INPUT.search(check):
+                    values = f"input {'x'.join(map(str, shape))}, " + values
                 message = shown(str(item.get("message", "not allowed")), 200)[1:-1]
                 raise _err(self, line, f"parameters {values} fail the check "
                            f"{shown(check)}: {message}")
+
+    def param_uses(self) -> set:
+        """Names read by expressions anywhere but `input:` (layers, blocks, derived, require)."""
+        if not hasattr(self, "_uses"):
+            checks = [f"${{{item['check']}}}" for item in self.data.get("require") or []
+                      if isinstance(item, dict) and isinstance(item.get("check"), str)]
+            self._uses = names_used([self.data.get(k) for k in
+                                     ("derived", "blocks", "layers", "naming")] + checks)
+        return self._uses
+
+    def input_bound_reads(self) -> bool:
+        """Whether a parameter `input:` names (``$resolution``) is also read elsewhere, so each
+        input of a sweep is a different network."""
+        entries = self.data["input"] if isinstance(self.data["input"], list) else []
+        named = set().union(*(names_used(e) for e in entries)) if entries else set()
+        return bool(named & set(self.defaults) & self.param_uses())
+
+    def bind_input(self, params: dict, shape: list, overrides: dict) -> dict:
+        """``--input`` and the parameters must describe one network: an `input:` entry that is a
+        parameter (``$resolution``) takes its value from the given input (so `--input 3x225x225`
+        is `--set resolution=225`); a parameter the layers read that the input cannot set (a
+        non-square input for one `resolution`, an entry computed from parameters) is refused."""
+        entries = self.data["input"]
+        if not isinstance(entries, list) or len(entries) != 3:
+            return params
+        line = self.data.key_line("input")
+        bound: dict = {}
+        for axis, entry, value in zip("CHW", entries, shape):
+            m = re.match(r"^\$(?:([A-Za-z_]\w*)|\{\s*([A-Za-z_]\w*)\s*\})$", entry.strip()) \
+                if isinstance(entry, str) else None
+            name = m and (m.group(1) or m.group(2))
+            if name in params and not isinstance(params[name], bool) and isinstance(
+                    params[name], int):
+                bound.setdefault(name, []).append((axis, value))
+            elif isinstance(entry, str) and "$" in entry:
+                try:
+                    spec_value = substitute(entry, params)
+                except ExprError:
+                    continue
+                read = names_used(entry) & set(params) & self.param_uses()
+                if spec_value != value and read:
+                    raise UsageError(
+                        f"the input's {axis} is computed from {', '.join(sorted(read))} "
+                        f"(input: {shown(entry)} = {shown(spec_value)}), which the layers also "
+                        f"read, so --input with {axis}={value} would disagree with them; "
+                        f"expected --set {sorted(read)[0]}=... instead", self.path, line)
+        params = dict(params)
+        for name, axes in bound.items():
+            values = {v for _, v in axes}
+            if len(values) == 1:
+                (value,) = values
+                if name in overrides and params[name] != value:
+                    raise UsageError(
+                        f"--input gives {name}={value} (input: {shown(entries)}) but --set "
+                        f"{name}={params[name]}; expected one of them, or both the same",
+                        self.path, line)
+                params[name] = value
+            elif name in self.param_uses():
+                raise UsageError(
+                    f"--input {'x'.join(map(str, shape))} gives {name} two values "
+                    f"({', '.join(f'{a}={v}' for a, v in axes)}), and the layers read {name}; "
+                    f"expected a square input", self.path, line)
+        return params
 
     # ------------------------------------------------------------------ expansion
     def build(self, overrides: dict | None = None, input_shape=None) -> Model:
@@ -620,11 +691,12 @@ class Spec:
                 raise _err(self, line, f"input: {exc}") from None
         else:
             shape = list(input_shape)
+            params = self.bind_input(params, shape, overrides or {})
         if not isinstance(shape, list) or len(shape) != 3 or not all(
                 _is_int(v) and 0 < v <= INT64_MAX for v in shape):
             raise _err(self, line, "input must be [C, H, W] of positive integers below 2^63, "
                        f"got {shown(shape)}")
-        self.check_requirements(params)
+        self.check_requirements(params, tuple(shape))
         exp = _Expander(self, params, tuple(shape))
         exp.run()
         model = Model(self, params, tuple(shape), exp.layers, line, dict(exp.alias),

@@ -343,8 +343,9 @@ _READS_SHAPE = re.compile(r"\binput\s*\.|\bshape\s*\(")
 
 
 def reads_shapes(spec: Spec) -> bool:
-    """Whether an expression under `layers:`, `blocks:` or `derived:` may read a shape
-    (input.c, shape('x').h): then the graph depends on the input and each input is built on
+    """Whether an expression under `layers:`, `blocks:`, `derived:` or `require:` may read a
+    shape (input.c, shape('x').h), or a parameter `input:` names is read elsewhere (the input
+    sets it: Spec.bind_input): then the graph depends on the input and each input is built on
     its own (an over-approximation, like structural_params)."""
     def walk(node):
         if isinstance(node, str):
@@ -354,7 +355,10 @@ def reads_shapes(spec: Spec) -> bool:
         if isinstance(node, list):
             return any(walk(v) for v in node)
         return False
-    return any(walk(spec.data.get(key)) for key in ("layers", "blocks", "derived"))
+    checks = [item.get("check") for item in spec.data.get("require") or []
+              if isinstance(item, dict) and isinstance(item.get("check"), str)]
+    return (any(walk(spec.data.get(key)) for key in ("layers", "blocks", "derived"))
+            or any(_READS_SHAPE.search(c) for c in checks) or spec.input_bound_reads())
 
 
 def _spec_input(spec: Spec, params: dict):

@@ -132,7 +132,8 @@ def test_readme_shows_real_output(run_cli):
 
 @pytest.mark.parametrize("args,words", [
     (["run", "conv5x5", "--dtype", "float16x"], ["unknown dtype 'float16x'", "float32"]),
-    (["run", "vgg16", "--input", "3x8x8"], ["vgg16.yaml:", "larger than its input"]),
+    (["run", "vgg16", "--input", "3x8x8"], ["vgg16.yaml:16", "input 3x8x8", "at least 32"]),
+    (["run", "alexnet", "--input", "3x8x8"], ["alexnet.yaml:", "larger than its input"]),
     (["run", "vgg16", "--batch", "1000000"], ["GiB", "--batch"]),
 ])
 def test_run_rejects_bad_requests_before_work(run_cli, args, words):

@@ -10,7 +10,7 @@ import pytest
 
 from costcalc.analysis import summarize
 from costcalc.engine import TOTAL_COLUMNS
-from costcalc.errors import SpecError
+from costcalc.errors import SpecError, UsageError
 from costcalc.expr import ExprError, Shape, evaluate, make_divisible
 from costcalc.spec import available, load, load_text
 from costcalc.sweep import sweep
@@ -417,3 +417,119 @@ def test_no_zoo_spec_has_an_unused_output():
     for name in sorted(available()):
         spec = load(name)
         assert spec.build().warnings == [], name
+
+
+# ----------------------------------------------------------------------------- --input binds
+def _zoo_resolution_specs():
+    """Every zoo spec and variant whose input names a parameter for H and W ($resolution)."""
+    from costcalc.spec import available, variants
+    out = []
+    for name in sorted(set(available()) | set(variants())):
+        entries = load(name).data["input"]
+        if isinstance(entries[1], str) and entries[1] == entries[2] and entries[1].startswith("$"):
+            out.append((name, entries[1].strip("${}")))
+    return out
+
+
+@pytest.mark.parametrize("name,param", _zoo_resolution_specs())
+def test_input_and_resolution_parameter_give_one_network(name, param):
+    """`--input 3xHxH` is `--set resolution=H` on every spec of the zoo (issue 11: a MobileNetV2
+    written from `resolution` gave 301,494,272 MACs at --input 3x225x225 instead of 344,759,744)."""
+    spec = load(name)
+    h = spec.defaults[param] + 1                     # odd where the default is even
+    c = spec.build().input_shape[0]
+    by_input = summarize(name, input_shape=(c, h, h))
+    by_set = summarize(name, {param: h})
+    assert by_input.model.params[param] == h
+    assert [(r.name, r.output_shape, r.params, r.macs, r.other_ops) for r in by_input.layers] == \
+        [(r.name, r.output_shape, r.params, r.macs, r.other_ops) for r in by_set.layers]
+
+
+def test_input_binds_the_parameter_and_require_reads_the_input(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent("""
+        params: {res: 8, width: 2}
+        require: [{check: "min(input.h, input.w) >= 4", message: "at least 4x4"}]
+        derived: {half: "${res // 2}"}
+        input: [3, $res, $res]
+        layers:
+          - {op: conv2d, filters: "${half}", kernel: 1}
+        """))
+    s = summarize(str(p), input_shape=(3, 10, 10))
+    assert s.model.params["res"] == 10 and s.layers[0].output_shape == (5, 10, 10)  # 10 // 2
+    # non-square: res is read (derived), so the input cannot set it
+    with pytest.raises(UsageError, match=r"gives res two values \(H=10, W=12\)"):
+        summarize(str(p), input_shape=(3, 10, 12))
+    with pytest.raises(SpecError, match=r"input 3x3x3, res=3, width=2 fail the check"):
+        summarize(str(p), input_shape=(3, 3, 3))
+
+
+def test_nonsquare_input_is_fine_when_nothing_else_reads_the_parameter():
+    s = summarize("resnet50", {"classes": 10}, input_shape=(3, 45, 37))
+    assert s.layers[1].name == "conv1_conv"         # 7x7/2 after conv1_pad's 3 on each side
+    assert s.layers[1].output_shape[1:] == ((45 + 6 - 7) // 2 + 1, (37 + 6 - 7) // 2 + 1)
+    assert s.model.params["resolution"] == 224          # neither side of the input: unchanged
+
+
+# ----------------------------------------------------------------------------- variants
+def _family(tmp_path, extra=""):
+    (tmp_path / "fam.yaml").write_text(textwrap.dedent("""
+        title: Fam
+        source: test
+        params: {width: 4, resolution: 8}
+        input: [3, $resolution, $resolution]
+        variants:
+          fam-small: {width: 2, title: "Fam small"}
+          fam-big: {width: 8, resolution: 16}
+        layers:
+          - {name: c, op: conv2d, filters: $width, kernel: 3}
+        expect:
+          - {quantity: params, value: 56, source: "3*3*3*2 + 2", variant: fam-small}
+          - {quantity: params, value: 224, source: "3*3*3*8 + 8", variant: fam-big}
+          - {quantity: params, value: 112, source: "3*3*3*4 + 4"}
+        """) + extra)
+    return tmp_path
+
+
+def test_variants_are_names_users_type(tmp_path, monkeypatch):
+    from costcalc.catalog import spec_list
+    from costcalc.verify import verify as verify_run
+    monkeypatch.setenv("COSTCALC_SPECS", str(_family(tmp_path)))
+    big = summarize("fam-big")
+    assert big.id == "fam-big" and big.totals["params"] == 3 * 3 * 3 * 8 + 8
+    assert big.model.input_shape == (3, 16, 16) and big.layers[0].output_shape == (8, 14, 14)
+    assert summarize("fam-big", {"width": 1}).totals["params"] == 3 * 3 * 3 + 1   # --set wins
+    assert summarize("fam-small").spec.title == "Fam small"
+    rows = {r["spec"]: r for r in spec_list()}
+    assert rows["fam-small"]["parameters"] == "width=2"
+    assert rows["fam-big"]["input"] == "3x16x16"
+    # the family verifies every entry, each at its variant; a variant verifies its own
+    fam = verify_run(["fam"])
+    assert [(r["spec"], r["computed"]) for r in fam] == [("fam-small", 56), ("fam-big", 224),
+                                                          ("fam", 112)]
+    assert [r["spec"] for r in verify_run(["fam-big"])] == ["fam-big"]
+
+
+@pytest.mark.parametrize("extra,words", [
+    ("  fam-x: {depth: 3}\n", ["variant 'fam-x': unknown parameter 'depth'"]),
+    ("  Fam_X: {width: 3}\n", ["variant name 'Fam_X' is not a spec name"]),
+    ("  fam-y: {width: wide}\n", ["parameter 'width'"]),
+    ("  fam-z: 3\n", ["variant 'fam-z' must be a mapping"]),
+])
+def test_bad_variants_are_refused_at_their_line(tmp_path, extra, words):
+    text = (_family(tmp_path) / "fam.yaml").read_text().replace(
+        "variants:\n", "variants:\n" + extra)
+    (tmp_path / "fam.yaml").write_text(text)
+    with pytest.raises(SpecError) as info:
+        load(str(tmp_path / "fam.yaml"))
+    assert str(info.value).startswith(f"{tmp_path / 'fam.yaml'}:7: ")
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_a_variant_cannot_take_a_file_name(tmp_path, monkeypatch):
+    _family(tmp_path)
+    (tmp_path / "fam-big.yaml").write_text("input: [3, 4, 4]\nlayers: [{op: relu}]\n")
+    monkeypatch.setenv("COSTCALC_SPECS", str(tmp_path))
+    with pytest.raises(SpecError, match="variant 'fam-big' has the name of the spec file"):
+        load("fam")
