@@ -351,7 +351,8 @@ def main(argv=None):
         if isinstance(code, int) and code:
             sys.exit(code)
     except CostcalcError as exc:
-        click.echo(f"costcalc: {exc}", err=True)
+        for line in str(exc).splitlines() or [""]:      # SpecErrors: one line per error
+            click.echo(f"costcalc: {line}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("costcalc: aborted", err=True)

@@ -62,6 +62,38 @@ class SpecError(CostcalcError):
     """A spec file that cannot be loaded or evaluated."""
 
 
+class SpecErrors(SpecError):
+    """Every error found in one pass over a spec, reported at once: one ``file:line: ...`` line
+    each, in line order, the same error of a repeated row once (at most MAX_SHOWN lines)."""
+
+    MAX_SHOWN = 20
+
+    def __init__(self, errors):
+        seen, unique = set(), []
+        for e in errors:
+            key = (e.line, e.message)
+            if key not in seen:
+                seen.add(key)
+                unique.append(e)
+        self.errors = sorted(unique, key=lambda e: e.line or 0)
+        first = self.errors[0]
+        super().__init__(first.message, first.path, first.line)
+
+    def __str__(self) -> str:
+        lines = [CostcalcError.__str__(e) for e in self.errors[:self.MAX_SHOWN]]
+        if len(self.errors) > self.MAX_SHOWN:
+            lines.append(f"... and {len(self.errors) - self.MAX_SHOWN} more errors")
+        return "\n".join(lines)
+
+
+def raise_all(errors) -> None:
+    """Raise the errors collected in one pass (nothing when there are none)."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SpecErrors(errors)
+
+
 class UsageError(CostcalcError):
     """A command-line request that cannot be honoured (unknown name, bad --set...)."""
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .errors import LIMITS, CostcalcError, SpecError, UsageError, _shown_path, shown
+from .errors import (LIMITS, CostcalcError, SpecError, UsageError, _shown_path, raise_all,
+                     shown)
 from .expr import ExprError, Shape, names_used, substitute
 from .yamlload import LDict, LList, load_yaml, load_yaml_file
 
@@ -204,6 +205,13 @@ def _err(spec, line, msg, layer=None):
     return SpecError(msg, spec.path, line)
 
 
+def _fatal(spec, line, msg, layer=None):
+    """An error that stops the expansion (a limit): not collected with the others."""
+    exc = _err(spec, line, msg, layer)
+    exc.fatal = True
+    return exc
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -290,6 +298,7 @@ class Spec:
 
     def __init__(self, data, path):
         self.attr_memo: dict = {}     # (op, parsed values) -> normalized attributes (add_op)
+        self.errors: list = []        # errors of independent entries, raised together at the end
         self.path = Path(path) if path else None
         self.id = self.path.stem if self.path else "<spec>"
         if not isinstance(data, LDict):
@@ -373,43 +382,47 @@ class Spec:
         if not isinstance(self.blocks, dict):
             raise _err(self, data.key_line("blocks"), "'blocks' must be a mapping name: block")
         for bname, bdef in self.blocks.items():
-            line = self.blocks.key_line(bname)
-            if not isinstance(bdef, dict) or "layers" not in bdef:
-                raise _err(self, line, f"block {shown(bname)} must be a mapping with 'layers' "
-                           "(and optional 'args', 'output')")
-            for key in bdef:
-                if key not in BLOCK_KEYS:
-                    hint = ops.closest(key, BLOCK_KEYS)
-                    raise _err(self, bdef.key_line(key), f"block {shown(bname)}: unknown key "
-                               f"{shown(key)}" + (f"; did you mean '{hint}'?" if hint else "")
-                               + f" (expected one of: {', '.join(BLOCK_KEYS)})")
-            if not isinstance(bdef["layers"], list) or not bdef["layers"]:
-                raise _err(self, bdef.key_line("layers"), f"block {shown(bname)}: 'layers' must "
-                           f"be a non-empty list of layer rows, got {shown(bdef['layers'])}")
-            if not isinstance(bdef.get("args") or {}, dict):
-                raise _err(self, bdef.key_line("args"), f"block {shown(bname)}: 'args' must be a "
-                           "mapping name: default (~ for a required argument)")
-            for key in bdef.get("args") or {}:
-                if key in RESERVED:
-                    raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
-                               f"argument name '{key}' is reserved ({', '.join(RESERVED)}: "
-                               "repetition index, count, input, automatic names)")
-                if not key.isidentifier():
-                    raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
-                               f"argument name {shown(key)} is not a name expressions can use; "
-                               "expected letters, digits and _")
-            if "output" in bdef:
-                _scalar_name(bdef["output"], f"block {shown(bname)}: output", self,
-                             bdef.key_line("output"))
-            if "prefix" in bdef and not isinstance(bdef["prefix"], bool):
-                raise _err(self, bdef.key_line("prefix"), f"block {shown(bname)}: prefix must "
-                           f"be true or false, got {shown(bdef['prefix'])}")
+            try:
+                line = self.blocks.key_line(bname)
+                if not isinstance(bdef, dict) or "layers" not in bdef:
+                    raise _err(self, line, f"block {shown(bname)} must be a mapping with 'layers' "
+                               "(and optional 'args', 'output')")
+                for key in bdef:
+                    if key not in BLOCK_KEYS:
+                        hint = ops.closest(key, BLOCK_KEYS)
+                        raise _err(self, bdef.key_line(key), f"block {shown(bname)}: unknown key "
+                                   f"{shown(key)}" + (f"; did you mean '{hint}'?" if hint else "")
+                                   + f" (expected one of: {', '.join(BLOCK_KEYS)})")
+                if not isinstance(bdef["layers"], list) or not bdef["layers"]:
+                    raise _err(self, bdef.key_line("layers"), f"block {shown(bname)}: 'layers' must "
+                               f"be a non-empty list of layer rows, got {shown(bdef['layers'])}")
+                if not isinstance(bdef.get("args") or {}, dict):
+                    raise _err(self, bdef.key_line("args"), f"block {shown(bname)}: 'args' must be a "
+                               "mapping name: default (~ for a required argument)")
+                for key in bdef.get("args") or {}:
+                    if key in RESERVED:
+                        raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
+                                   f"argument name '{key}' is reserved ({', '.join(RESERVED)}: "
+                                   "repetition index, count, input, automatic names)")
+                    if not key.isidentifier():
+                        raise _err(self, bdef["args"].key_line(key), f"block {shown(bname)}: "
+                                   f"argument name {shown(key)} is not a name expressions can use; "
+                                   "expected letters, digits and _")
+                if "output" in bdef:
+                    _scalar_name(bdef["output"], f"block {shown(bname)}: output", self,
+                                 bdef.key_line("output"))
+                if "prefix" in bdef and not isinstance(bdef["prefix"], bool):
+                    raise _err(self, bdef.key_line("prefix"), f"block {shown(bname)}: prefix must "
+                               f"be true or false, got {shown(bdef['prefix'])}")
+            except SpecError as exc:
+                self.errors.append(exc)
         if not isinstance(data["layers"], list) or not data["layers"]:
-            raise _err(self, data.key_line("layers"), "'layers' must be a non-empty list of "
-                       f"layer rows, got {shown(data['layers'])}")
+            self.errors.append(_err(self, data.key_line("layers"), "'layers' must be a non-empty "
+                                    f"list of layer rows, got {shown(data['layers'])}"))
         self.variants = self._parse_variants(data.get("variants"))
         self.variant = ""
         self.expectations = self._parse_expect(data.get("expect") or [])
+        raise_all(self.errors)
 
     # ------------------------------------------------------------------ variants
     def _parse_variants(self, raw) -> dict:
@@ -423,33 +436,36 @@ class Spec:
                        f"got {shown(raw)}")
         out = {}
         for name, values in raw.items():
-            line = raw.key_line(name) if isinstance(raw, LDict) else at
-            if not isinstance(name, str) or not _VARIANT_NAME.match(name):
-                raise _err(self, line, f"variant name {shown(name)} is not a spec name; expected "
-                           "lower-case letters, digits, '.', '-' and '_' (at most 64)")
-            if self.path is not None and name != self.path.stem and name in available() and \
-                    available()[name] != self.path:
-                raise _err(self, line, f"variant '{name}' has the name of the spec file "
-                           f"{available()[name]}; expected a name no file has")
-            if not isinstance(values, dict):
-                raise _err(self, line, f"variant '{name}' must be a mapping of parameter values "
-                           f"(and an optional title), got {shown(values)}")
-            checked, title = {}, None
-            for key, v in values.items():
-                kl = values.key_line(key) if isinstance(values, LDict) else line
-                if key == "title" and key not in self.defaults:
-                    if not isinstance(v, str):
-                        raise _err(self, kl, f"variant '{name}': title must be text, got "
-                                   f"{shown(v)}")
-                    title = v
-                    continue
-                if key not in self.defaults:
-                    hint = ops.closest(key, self.defaults)
-                    raise _err(self, kl, f"variant '{name}': unknown parameter {shown(key)}"
-                               + (f"; did you mean '{hint}'?" if hint else "")
-                               + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
-                checked[key] = _typed_like(self.defaults[key], v, key, self, kl)
-            out[name] = (checked, title, line)
+            try:
+                line = raw.key_line(name) if isinstance(raw, LDict) else at
+                if not isinstance(name, str) or not _VARIANT_NAME.match(name):
+                    raise _err(self, line, f"variant name {shown(name)} is not a spec name; expected "
+                               "lower-case letters, digits, '.', '-' and '_' (at most 64)")
+                if self.path is not None and name != self.path.stem and name in available() and \
+                        available()[name] != self.path:
+                    raise _err(self, line, f"variant '{name}' has the name of the spec file "
+                               f"{available()[name]}; expected a name no file has")
+                if not isinstance(values, dict):
+                    raise _err(self, line, f"variant '{name}' must be a mapping of parameter values "
+                               f"(and an optional title), got {shown(values)}")
+                checked, title = {}, None
+                for key, v in values.items():
+                    kl = values.key_line(key) if isinstance(values, LDict) else line
+                    if key == "title" and key not in self.defaults:
+                        if not isinstance(v, str):
+                            raise _err(self, kl, f"variant '{name}': title must be text, got "
+                                       f"{shown(v)}")
+                        title = v
+                        continue
+                    if key not in self.defaults:
+                        hint = ops.closest(key, self.defaults)
+                        raise _err(self, kl, f"variant '{name}': unknown parameter {shown(key)}"
+                                   + (f"; did you mean '{hint}'?" if hint else "")
+                                   + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
+                    checked[key] = _typed_like(self.defaults[key], v, key, self, kl)
+                out[name] = (checked, title, line)
+            except SpecError as exc:
+                self.errors.append(exc)
         return out
 
     def use_variant(self, name: str) -> None:
@@ -469,102 +485,105 @@ class Spec:
             raise _err(self, self.data.key_line("expect"), "'expect' must be a list")
         out = []
         for k, item in enumerate(items):
-            line = items.item_line(k) if isinstance(items, LList) else self.data.line
-            if not isinstance(item, dict):
-                raise _err(self, line, "each 'expect' entry must be a mapping with quantity, "
-                           "value and source")
-            for key in item:
-                if key not in EXPECT_KEYS:
-                    raise _err(self, item.key_line(key), f"unknown expect key '{key}' "
-                               f"(expected one of: {', '.join(EXPECT_KEYS)})")
-            for key in ("quantity", "value", "source"):
-                if key not in item:
-                    raise _err(self, line, f"expect entry lacks '{key}' (each needs quantity, "
-                               "value and source)")
-            q = item["quantity"]
-            if not isinstance(q, str) or q not in QUANTITIES:
-                raise _err(self, item.key_line("quantity"), f"unknown quantity {shown(q)} "
-                           f"(expected one of: {', '.join(QUANTITIES)})")
-            tol = item.get("tolerance", 0)
-            if isinstance(tol, str) and tol.strip().endswith("%"):
-                try:
-                    tol = float(tol.strip()[:-1]) / 100
-                except ValueError:
-                    tol = None
-            elif tol == "exact":
-                tol = 0.0
-            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not (
-                    math.isfinite(tol) and tol >= 0):
-                raise _err(self, item.key_line("tolerance"), f"tolerance must be 'exact', a "
-                           f"relative number or a percentage like '5%', got "
-                           f"{shown(item['tolerance'])}")
-            status = item.get("status", "check")
-            if status not in ("check", "source-disagrees"):
-                raise _err(self, item.key_line("status"), "status must be 'check' or "
-                           f"'source-disagrees', got {shown(status)}")
-            overrides = item.get("set") or LDict()
-            if not isinstance(overrides, dict):
-                raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters, "
-                           f"got {shown(overrides)}")
-            variant = item.get("variant", "")
-            if variant and (not isinstance(variant, str) or variant not in self.variants):
-                raise _err(self, item.key_line("variant"), f"expect: unknown variant "
-                           f"{shown(variant)} (variants of this spec: "
-                           f"{', '.join(self.variants) or 'none'})")
-            checked = dict(self.variants[variant][0]) if variant else {}
-            for name, v in overrides.items():
-                at = overrides.key_line(name) if isinstance(overrides, LDict) else line
-                if name not in self.defaults:
-                    hint = ops.closest(name, self.defaults)
-                    raise _err(self, at, f"expect: unknown parameter {shown(name)}"
-                               + (f"; did you mean '{hint}'?" if hint else "")
-                               + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
-                checked[name] = _typed_like(self.defaults[name], v, name, self, at)
-            inp = item.get("input")
-            if inp is not None and not (isinstance(inp, list) and len(inp) == 3 and all(
-                    _is_int(v) and v > 0 for v in inp)):
-                raise _err(self, item.key_line("input"), "expect input must be [C, H, W] of "
-                           f"positive integers, got {shown(inp)}")
-            scope = item.get("scope")
-            if scope is not None:
-                scope = _scalar_name(scope, "expect scope", self, item.key_line("scope"))
-            batch = item.get("batch", 1)
-            if not _is_int(batch) or batch < 1:
-                raise _err(self, item.key_line("batch"), "expect batch must be a positive "
-                           f"integer, got {shown(batch)}")
-            for key in ("note", "source"):
-                if key in item and not isinstance(item[key], (str, int, float)):
-                    raise _err(self, item.key_line(key), f"expect {key} must be text, got "
-                               f"{shown(item[key])}")
-            bound = item.get("bound", "equal")
-            if bound not in ("equal", "upper", "lower"):
-                raise _err(self, item.key_line("bound"), "bound must be 'upper' (the published "
-                           f"value is a maximum), 'lower' or 'equal', got {shown(bound)}")
-            value = item["value"]
-            if isinstance(value, str):  # YAML 1.1 reads 120e6 as a string
-                try:
-                    value = float(value) if len(value) < 40 else None
-                except ValueError:
+            try:
+                line = items.item_line(k) if isinstance(items, LList) else self.data.line
+                if not isinstance(item, dict):
+                    raise _err(self, line, "each 'expect' entry must be a mapping with quantity, "
+                               "value and source")
+                for key in item:
+                    if key not in EXPECT_KEYS:
+                        raise _err(self, item.key_line(key), f"unknown expect key '{key}' "
+                                   f"(expected one of: {', '.join(EXPECT_KEYS)})")
+                for key in ("quantity", "value", "source"):
+                    if key not in item:
+                        raise _err(self, line, f"expect entry lacks '{key}' (each needs quantity, "
+                                   "value and source)")
+                q = item["quantity"]
+                if not isinstance(q, str) or q not in QUANTITIES:
+                    raise _err(self, item.key_line("quantity"), f"unknown quantity {shown(q)} "
+                               f"(expected one of: {', '.join(QUANTITIES)})")
+                tol = item.get("tolerance", 0)
+                if isinstance(tol, str) and tol.strip().endswith("%"):
+                    try:
+                        tol = float(tol.strip()[:-1]) / 100
+                    except ValueError:
+                        tol = None
+                elif tol == "exact":
+                    tol = 0.0
+                if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not (
+                        math.isfinite(tol) and tol >= 0):
+                    raise _err(self, item.key_line("tolerance"), f"tolerance must be 'exact', a "
+                               f"relative number or a percentage like '5%', got "
+                               f"{shown(item['tolerance'])}")
+                status = item.get("status", "check")
+                if status not in ("check", "source-disagrees"):
+                    raise _err(self, item.key_line("status"), "status must be 'check' or "
+                               f"'source-disagrees', got {shown(status)}")
+                overrides = item.get("set") or LDict()
+                if not isinstance(overrides, dict):
+                    raise _err(self, item.key_line("set"), "'set' must be a mapping of parameters, "
+                               f"got {shown(overrides)}")
+                variant = item.get("variant", "")
+                if variant and (not isinstance(variant, str) or variant not in self.variants):
+                    raise _err(self, item.key_line("variant"), f"expect: unknown variant "
+                               f"{shown(variant)} (variants of this spec: "
+                               f"{', '.join(self.variants) or 'none'})")
+                checked = dict(self.variants[variant][0]) if variant else {}
+                for name, v in overrides.items():
+                    at = overrides.key_line(name) if isinstance(overrides, LDict) else line
+                    if name not in self.defaults:
+                        hint = ops.closest(name, self.defaults)
+                        raise _err(self, at, f"expect: unknown parameter {shown(name)}"
+                                   + (f"; did you mean '{hint}'?" if hint else "")
+                                   + f" (parameters of this spec: {', '.join(self.defaults) or 'none'})")
+                    checked[name] = _typed_like(self.defaults[name], v, name, self, at)
+                inp = item.get("input")
+                if inp is not None and not (isinstance(inp, list) and len(inp) == 3 and all(
+                        _is_int(v) and v > 0 for v in inp)):
+                    raise _err(self, item.key_line("input"), "expect input must be [C, H, W] of "
+                               f"positive integers, got {shown(inp)}")
+                scope = item.get("scope")
+                if scope is not None:
+                    scope = _scalar_name(scope, "expect scope", self, item.key_line("scope"))
+                batch = item.get("batch", 1)
+                if not _is_int(batch) or batch < 1:
+                    raise _err(self, item.key_line("batch"), "expect batch must be a positive "
+                               f"integer, got {shown(batch)}")
+                for key in ("note", "source"):
+                    if key in item and not isinstance(item[key], (str, int, float)):
+                        raise _err(self, item.key_line(key), f"expect {key} must be text, got "
+                                   f"{shown(item[key])}")
+                bound = item.get("bound", "equal")
+                if bound not in ("equal", "upper", "lower"):
+                    raise _err(self, item.key_line("bound"), "bound must be 'upper' (the published "
+                               f"value is a maximum), 'lower' or 'equal', got {shown(bound)}")
+                value = item["value"]
+                if isinstance(value, str):  # YAML 1.1 reads 120e6 as a string
+                    try:
+                        value = float(value) if len(value) < 40 else None
+                    except ValueError:
+                        value = None
+                if isinstance(value, float) and not math.isfinite(value):
                     value = None
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            if isinstance(value, list) and not (len(value) == 3 and all(
-                    _is_int(v) and v > 0 for v in value)):
-                value = None
-            if value is None or isinstance(value, bool) or not isinstance(value, (int, float, list)):
-                raise _err(self, item.key_line("value"), f"expect value must be a finite number "
-                           f"or a [C, H, W] list, got {shown(item['value'])}")
-            if q == "output_shape" and not isinstance(value, list):
-                raise _err(self, item.key_line("value"), "an output_shape value must be a "
-                           f"[C, H, W] list, got {shown(item['value'])}")
-            if q != "output_shape" and isinstance(value, list):
-                raise _err(self, item.key_line("value"), f"a {q} value must be a number, got "
-                           f"{shown(item['value'])}")
-            out.append(Expectation(
-                quantity=q, value=value, source=str(item["source"]), line=line,
-                tolerance=float(tol), overrides=checked,
-                input=tuple(inp) if inp else None, scope=scope, status=status,
-                note=str(item.get("note", "")), batch=batch, bound=bound, variant=variant))
+                if isinstance(value, list) and not (len(value) == 3 and all(
+                        _is_int(v) and v > 0 for v in value)):
+                    value = None
+                if value is None or isinstance(value, bool) or not isinstance(value, (int, float, list)):
+                    raise _err(self, item.key_line("value"), f"expect value must be a finite number "
+                               f"or a [C, H, W] list, got {shown(item['value'])}")
+                if q == "output_shape" and not isinstance(value, list):
+                    raise _err(self, item.key_line("value"), "an output_shape value must be a "
+                               f"[C, H, W] list, got {shown(item['value'])}")
+                if q != "output_shape" and isinstance(value, list):
+                    raise _err(self, item.key_line("value"), f"a {q} value must be a number, got "
+                               f"{shown(item['value'])}")
+                out.append(Expectation(
+                    quantity=q, value=value, source=str(item["source"]), line=line,
+                    tolerance=float(tol), overrides=checked,
+                    input=tuple(inp) if inp else None, scope=scope, status=status,
+                    note=str(item.get("note", "")), batch=batch, bound=bound, variant=variant))
+            except SpecError as exc:
+                self.errors.append(exc)
         return out
 
     # ------------------------------------------------------------------ parameters
@@ -725,6 +744,7 @@ class _Expander:
         self.alias = {}                   # block instance full name -> its output's full name
         self.group = ""
         self.steps = 0                    # rows evaluated (MAX_STEPS)
+        self.errors: list = []            # row errors, raised together after the expansion
         self.bounds: dict = {}            # block name -> (at least this many layers, steps)
 
     def auto(self, prefix):
@@ -754,6 +774,7 @@ class _Expander:
             self.params[key] = scope[key] = value
         self.expand(self.spec.data["layers"], self.params, top, prefix="", default_input="input",
                     scope=(), block="", depth=0, name_prefix="")
+        raise_all(self.errors)
 
     # ------------------------------------------------------------------ shapes
     def with_shapes(self, scope_vars, names, block_input):
@@ -847,15 +868,15 @@ class _Expander:
     def check_room(self, count, per_layers, per_steps, line, label, what):
         """Refuse before expanding: ``count`` repetitions of ``per_layers`` layers each."""
         if count > MAX_LAYERS:
-            raise _err(self.spec, line, f"repeat {count:,} is more than the limit of "
+            raise _fatal(self.spec, line, f"repeat {count:,} is more than the limit of "
                        f"{MAX_LAYERS:,} layers per spec; expected a smaller repeat", label)
         total = len(self.layers) + count * per_layers
         if total > MAX_LAYERS:
-            raise _err(self.spec, line, f"{count:,} more repetitions of {what} ({per_layers:,} "
+            raise _fatal(self.spec, line, f"{count:,} more repetitions of {what} ({per_layers:,} "
                        f"layer(s) each) would make over {MAX_LAYERS:,} layers, the limit per "
                        "spec; expected a smaller network", label)
         if self.steps + count * per_steps > MAX_STEPS:
-            raise _err(self.spec, line, f"repeat {count:,} of {what} evaluates over "
+            raise _fatal(self.spec, line, f"repeat {count:,} of {what} evaluates over "
                        f"{MAX_STEPS:,} rows, the limit per spec; expected a smaller network",
                        label)
 
@@ -885,7 +906,7 @@ class _Expander:
         same, unless a block has prefix: false)."""
         spec = self.spec
         if depth > MAX_DEPTH:
-            raise _err(spec, getattr(rows, "line", None), f"blocks nested deeper than {MAX_DEPTH}"
+            raise _fatal(spec, getattr(rows, "line", None), f"blocks nested deeper than {MAX_DEPTH}"
                        " (does a block call itself?)")
         if not isinstance(rows, list) or not rows:
             raise _err(spec, getattr(rows, "line", None), "'layers' must be a non-empty list of "
@@ -897,72 +918,82 @@ class _Expander:
             line = rows.item_line(k) if isinstance(rows, LList) else None
             self.steps += 1
             if self.steps > MAX_STEPS:
-                raise _err(spec, line, f"expanding the spec evaluates over {MAX_STEPS:,} rows, the "
+                raise _fatal(spec, line, f"expanding the spec evaluates over {MAX_STEPS:,} rows, the "
                            "limit per spec; expected a smaller network")
             if not isinstance(row, dict):
-                raise _err(spec, line, "a layer must be a mapping with 'op' or 'block', got "
-                           f"{shown(row)}")
-            has_op, has_block = "op" in row, "block" in row
-            local = row.get("name")
-            label = local if local is not None else row.get("op", row.get("block"))
-            if not isinstance(label, (str, int)) or isinstance(label, bool):
-                label = None
-            if has_op == has_block:
-                raise _err(spec, line, "a layer needs exactly one of 'op' (an op from `costcalc "
-                           "ops`) or 'block' (a block of this spec)", label)
-            try:
-                when = substitute(row.get("when", True), scope_vars)
-                if local is not None:
-                    self.counting = bool(when) if isinstance(when, (bool, int, float)) else True
-                    local = substitute(local, scope_vars)
-                    self.counting = True
-                    local = _scalar_name(local, "a layer name", spec, row.key_line("name"))
-                    label = local
-                raw_inputs = substitute(row.get("inputs"), scope_vars)
-            except ExprError as exc:
-                raise _err(spec, line, str(exc), label) from None
-            finally:
-                self.counting = True
-            if raw_inputs is None:
-                in_names = [prev]
-            else:
-                if isinstance(raw_inputs, str):
-                    raw_inputs = [raw_inputs]
-                if not isinstance(raw_inputs, list) or not raw_inputs:
-                    raise _err(spec, row.key_line("inputs"), "inputs must be a layer name or a "
-                               "non-empty list of names", label)
-                in_names = [self.lookup(r, names, rows, k, row.key_line("inputs"), label)
-                            for r in raw_inputs]
-            if not isinstance(when, (bool, int, float)) or isinstance(when, str):
-                raise _err(spec, row.key_line("when"), f"when must be true/false or an "
-                           f"expression like '${{i > 1}}', got {shown(when)}", label)
-            # A skipped layer passes its first input (or the one `pass:` names) through:
-            # references to it still work. `pass:` is checked on every row, skipped or not.
-            through = in_names[0]
-            if "pass" in row:
-                at = row.key_line("pass")
-                try:
-                    ref = substitute(row["pass"], scope_vars)
-                except ExprError as exc:
-                    raise _err(spec, at, f"pass: {exc}", label) from None
-                through = self.lookup(ref, names, rows, k, at, label)
-                if through not in in_names:
-                    written = ", ".join(map(str, raw_inputs or [prev]))
-                    raise _err(spec, at, f"pass: {shown(ref)} is not one of the row's "
-                               f"inputs (expected one of: {shown(written, 200)[1:-1]})", label)
-            if not when:
-                if local is not None:
-                    names[str(local)] = through
-                prev = through
+                self.errors.append(_err(spec, line, "a layer must be a mapping with 'op' or "
+                                        f"'block', got {shown(row)}"))
                 continue
-            if depth == 0:
-                self.group = str(local) if has_block else ""
-            if has_op:
-                prev = self.add_op(row, line, local, in_names, scope_vars, names, name_prefix,
-                                   scope, block, auto_count)
-            else:
-                prev = self.add_block(row, line, local, in_names, scope_vars, names, prefix, scope,
-                                      depth, name_prefix)
+            try:
+                has_op, has_block = "op" in row, "block" in row
+                local = row.get("name")
+                label = local if local is not None else row.get("op", row.get("block"))
+                if not isinstance(label, (str, int)) or isinstance(label, bool):
+                    label = None
+                if has_op == has_block:
+                    raise _err(spec, line, "a layer needs exactly one of 'op' (an op from `costcalc "
+                               "ops`) or 'block' (a block of this spec)", label)
+                try:
+                    when = substitute(row.get("when", True), scope_vars)
+                    if local is not None:
+                        self.counting = bool(when) if isinstance(when, (bool, int, float)) else True
+                        local = substitute(local, scope_vars)
+                        self.counting = True
+                        local = _scalar_name(local, "a layer name", spec, row.key_line("name"))
+                        label = local
+                    raw_inputs = substitute(row.get("inputs"), scope_vars)
+                except ExprError as exc:
+                    raise _err(spec, line, str(exc), label) from None
+                finally:
+                    self.counting = True
+                if raw_inputs is None:
+                    in_names = [prev]
+                else:
+                    if isinstance(raw_inputs, str):
+                        raw_inputs = [raw_inputs]
+                    if not isinstance(raw_inputs, list) or not raw_inputs:
+                        raise _err(spec, row.key_line("inputs"), "inputs must be a layer name or a "
+                                   "non-empty list of names", label)
+                    in_names = [self.lookup(r, names, rows, k, row.key_line("inputs"), label)
+                                for r in raw_inputs]
+                if not isinstance(when, (bool, int, float)) or isinstance(when, str):
+                    raise _err(spec, row.key_line("when"), f"when must be true/false or an "
+                               f"expression like '${{i > 1}}', got {shown(when)}", label)
+                # A skipped layer passes its first input (or the one `pass:` names) through:
+                # references to it still work. `pass:` is checked on every row, skipped or not.
+                through = in_names[0]
+                if "pass" in row:
+                    at = row.key_line("pass")
+                    try:
+                        ref = substitute(row["pass"], scope_vars)
+                    except ExprError as exc:
+                        raise _err(spec, at, f"pass: {exc}", label) from None
+                    through = self.lookup(ref, names, rows, k, at, label)
+                    if through not in in_names:
+                        written = ", ".join(map(str, raw_inputs or [prev]))
+                        raise _err(spec, at, f"pass: {shown(ref)} is not one of the row's "
+                                   f"inputs (expected one of: {shown(written, 200)[1:-1]})", label)
+                if not when:
+                    if local is not None:
+                        names[str(local)] = through
+                    prev = through
+                    continue
+                if depth == 0:
+                    self.group = str(local) if has_block else ""
+                if has_op:
+                    prev = self.add_op(row, line, local, in_names, scope_vars, names, name_prefix,
+                                       scope, block, auto_count)
+                else:
+                    prev = self.add_block(row, line, local, in_names, scope_vars, names, prefix, scope,
+                                          depth, name_prefix)
+            except SpecError as exc:
+                if getattr(exc, "fatal", False):
+                    raise
+                # collected: the row passes its input through so later rows still connect
+                self.errors.append(exc)
+                if isinstance(local, (str, int)) and not isinstance(local, bool) and \
+                        "$" not in str(local):
+                    names.setdefault(str(local), prev)
         return prev
 
     def _count(self, row, key, scope_vars, label, default=None):

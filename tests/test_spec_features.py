@@ -533,3 +533,49 @@ def test_a_variant_cannot_take_a_file_name(tmp_path, monkeypatch):
     monkeypatch.setenv("COSTCALC_SPECS", str(tmp_path))
     with pytest.raises(SpecError, match="variant 'fam-big' has the name of the spec file"):
         load("fam")
+
+
+# ----------------------------------------------------------------------------- all errors at once
+def test_every_row_error_is_reported_at_once(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text(textwrap.dedent("""\
+        input: [3, 8, 8]
+        blocks:
+          b:
+            args: {f: 2}
+            layers:
+              - {name: c, op: conv2d, filters: $f, kernal: 3}
+        layers:
+          - {name: a, op: conv2d, filters: 4, kernel: 3, strides: -1}
+          - {name: x, block: b, repeat: 3}
+          - {name: y, op: relu, inputs: a}
+          - {name: z, op: add, inputs: [y, nothere]}
+          - {name: w, op: dense, units: five}
+        """))
+    r = subprocess.run([sys.executable, "-m", "costcalc", "summary", str(p)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    # line 6 once, though the block repeats 3 times; rows after an error still connect (y reads a)
+    assert [ln.split(": ")[1].split(":")[-1] for ln in lines] == ["6", "8", "11", "12"], lines
+    assert "no attribute 'kernal'; did you mean 'kernel'?" in lines[0]
+    assert "unknown input 'nothere'" in lines[2] and "'units'" in lines[3]
+    assert all(ln.startswith(f"costcalc: {p}:") for ln in lines)
+
+
+def test_every_entry_error_is_reported_at_load(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text(textwrap.dedent("""\
+        input: [3, 8, 8]
+        blocks:
+          b1: {layers: []}
+          b2: {layers: [{op: relu}], prefix: 3}
+        layers: [{op: relu}]
+        expect:
+          - {quantity: parms, value: 1, source: x}
+          - {quantity: params, value: 1}
+        """))
+    with pytest.raises(SpecError) as info:
+        load(str(p))
+    lines = str(info.value).splitlines()
+    assert [ln.split(": ")[0].rsplit(":", 1)[1] for ln in lines] == ["3", "4", "7", "8"], lines
