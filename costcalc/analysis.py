@@ -58,6 +58,8 @@ def scaled_overflow(totals, batch: int = 1, itemsize: int = 4):
     from .engine import TOTAL_COLUMNS
     t = np.asarray(totals, dtype=np.int64).reshape(-1, len(TOTAL_COLUMNS))
     out = np.full(len(t), -1, dtype=np.int64)
+    if not t.size or (t.min() >= 0 and t.max() <= INT64_MAX // (batch * itemsize)):
+        return out                  # nothing can leave int64 (a sweep calls this per graph)
     for k in range(len(SCALED) - 1, -1, -1):          # the first failing one wins
         name = SCALED[k][0]
         factor = batch * itemsize if name == "peak_activation_bytes" else batch

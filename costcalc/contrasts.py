@@ -731,3 +731,7 @@ def costed_ops(s) -> list[str]:
         if r.macs:
             macs[r.op] = macs.get(r.op, 0) + r.macs
     return sorted(macs, key=lambda op: -macs[op])
+
+
+# The reports of the CNNs after 2017 register themselves here too (one REPORTS for every page).
+from . import contrasts_2017  # noqa: E402,F401

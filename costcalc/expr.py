@@ -267,13 +267,6 @@ def names_used(value) -> set:
                 except (SyntaxError, ValueError, RecursionError):
                     continue
                 found.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-            m = _WHOLE.match(value.strip())
-            if m and m.group(2) and "{" in m.group(2):     # ${...} holding braces: one expression
-                try:
-                    tree = _parse(m.group(2))
-                    found.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-                except (SyntaxError, ValueError, RecursionError):
-                    pass
     elif isinstance(value, list):
         for v in value:
             found |= names_used(v)
@@ -311,7 +304,8 @@ def evaluate(text: str, scope: dict):
         raise ExprError(f"expression '{_short(text)}' failed: {_short(exc, 160)}") from None
 
 
-_WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{(.*)\})$", re.S)
+# one expression, the whole value: `${...}` holds no braces, so "${a}_x_${b}" is a text with two
+_WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})$", re.S)
 _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")
 
 

@@ -183,13 +183,17 @@ class Model:
         attrs = np.zeros((n, NCOLS), dtype=np.int64)
         in_ptr = np.zeros(n + 1, dtype=np.int64)
         edges = []
-        encoded = {}            # repeated layers share one attribute dict: encode it once
+        # layers share attribute dicts (Spec.attr_memo, across builds): encode each once; the
+        # dict is kept with its fields, so an id is never reused for another dict
+        encoded = self.spec.encode_memo
         for i, layer in enumerate(self.layers):
             codes[i] = layer.op.code
-            key = id(layer.attrs)
-            fields = encoded.get(key)
-            if fields is None:
-                fields = encoded[key] = layer.op.encode(layer.attrs)
+            hit = encoded.get(id(layer.attrs))
+            if hit is None or hit[0] is not layer.attrs:
+                if len(encoded) > 100_000:
+                    encoded.clear()
+                hit = encoded[id(layer.attrs)] = (layer.attrs, layer.op.encode(layer.attrs))
+            fields = hit[1]
             attrs[i, :len(fields)] = fields
             attrs[i, FROZEN] = 0 if layer.trainable else 1
             edges.extend(index[name] for name in layer.inputs)
@@ -298,6 +302,7 @@ class Spec:
 
     def __init__(self, data, path):
         self.attr_memo: dict = {}     # (op, parsed values) -> normalized attributes (add_op)
+        self.encode_memo: dict = {}   # id(attributes) -> (attributes, engine fields) (compile)
         self.errors: list = []        # errors of independent entries, raised together at the end
         self.path = Path(path) if path else None
         self.id = self.path.stem if self.path else "<spec>"
@@ -824,11 +829,13 @@ class _Expander:
     def unused(self):
         """A warning for each layer whose output no layer reads (the last is the output)."""
         used = {name for layer in self.layers for name in layer.inputs}
+        unused = [layer for layer in self.layers[1:-1] if layer.name not in used]
+        if not unused:
+            return []
         where = _shown_path(self.spec.path)
         return [f"{where}:{layer.line}: warning: layer '{layer.name}' ({layer.op.name}): its "
                 "output is not used by any layer; expected every layer but the last (the "
-                "network's output) to feed another"
-                for layer in self.layers[1:-1] if layer.name not in used]
+                "network's output) to feed another" for layer in unused]
 
     def full(self, prefix, name, line=None):
         out = f"{prefix}{self.spec.sep}{name}" if prefix else name

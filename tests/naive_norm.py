@@ -151,6 +151,17 @@ def _instance_norm(xs, ws, attrs):
     return _grouped(xs[0], xs[0].shape[1], gamma, beta, attrs["epsilon"])
 
 
+@twin("scalar")
+def _scalar(xs, ws, attrs):
+    x, v = xs[0], attrs["value"]
+    out = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        e = float(x[idx])
+        out[idx] = {"add": e + v, "subtract": e - v, "multiply": e * v,
+                    "divide": e / v}[attrs["operation"]]
+    return out
+
+
 @twin("rescaling")
 def _rescaling(xs, ws, attrs):
     x = xs[0]
@@ -163,7 +174,7 @@ def _rescaling(xs, ws, attrs):
 @twin("normalization")
 def _normalization(xs, ws, attrs):
     x = xs[0]
-    mean, variance, _count = ws
+    mean, variance, _count = ws if ws else ([0.0] * x.shape[1], [1.0] * x.shape[1], None)
     out = np.zeros(x.shape)
     for s, ch, i, j in np.ndindex(*x.shape):
         std = max(math.sqrt(float(variance[ch])), 1e-7)   # keras.backend.epsilon()

@@ -55,6 +55,10 @@ def op_instance_norm(xs, ws, attrs):
 
 
 def op_normalization(xs, ws, attrs):
+    if attrs["constants"]:                  # constants: mean 0, variance 1 (the op's forward)
+        c = xs[0].shape[1]
+        ws = [torch.zeros(c, dtype=xs[0].dtype, device=xs[0].device),
+              torch.ones(c, dtype=xs[0].dtype, device=xs[0].device)]
     mean, variance = _per_channel(ws[0]), _per_channel(ws[1])
     std = torch.clamp(torch.sqrt(variance), min=1e-7)
     if attrs["invert"]:
@@ -71,6 +75,8 @@ OPS = {
     "group_norm": op_group_norm,
     "instance_norm": op_instance_norm,
     "rescaling": lambda xs, ws, a: xs[0] * a["scale"] + a["offset"],
+    "scalar": lambda xs, ws, a: {"add": torch.add, "subtract": torch.sub, "multiply": torch.mul,
+                                 "divide": torch.div}[a["operation"]](xs[0], a["value"]),
     "normalization": op_normalization,
 }
 
@@ -83,5 +89,5 @@ WEIGHT_SHAPES = {
     "group_norm": lambda a, s: [(s[0][0],)] * (2 * a["affine"]),
     "instance_norm": lambda a, s: [(s[0][0],)] * (2 * a["affine"]),
     # Keras Normalization(axis=-1): mean (C,), variance (C,), count: a scalar, one number
-    "normalization": lambda a, s: [(s[0][0],), (s[0][0],), (1,)],
+    "normalization": lambda a, s: [] if a["constants"] else [(s[0][0],), (s[0][0],), (1,)],
 }

@@ -197,6 +197,8 @@ def test_bad_run_requests_fail_before_work():
     with pytest.raises(UsageError, match="unknown dtype 'float16x'"):
         plan("conv5x5", dtype="float16x")
     with pytest.raises(CostcalcError, match="larger than its input"):
+        plan("alexnet", input_shape=(3, 8, 8))
+    with pytest.raises(CostcalcError, match="fail the check 'min"):
         plan("vgg16", input_shape=(3, 8, 8))
     with pytest.raises(UsageError, match="GiB"):
         plan("vgg16", batch=10**6)

@@ -324,9 +324,9 @@ def summary_or_error(spec, input_shape=None):
 
 
 def check_message(exc):
-    """A user-visible error is one short line (it never echoes a huge value)."""
-    text = str(exc)
-    assert "\n" not in text.strip() and len(text) < 600, text[:2000]
+    """A user-visible error is one short line per error (it never echoes a huge value)."""
+    for text in str(exc).strip().splitlines():
+        assert text and len(text) < 600, text[:2000]
 
 
 def check_summary(s):

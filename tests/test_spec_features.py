@@ -579,3 +579,11 @@ def test_every_entry_error_is_reported_at_load(tmp_path):
         load(str(p))
     lines = str(info.value).splitlines()
     assert [ln.split(": ")[0].rsplit(":", 1)[1] for ln in lines] == ["3", "4", "7", "8"], lines
+
+
+def test_two_expressions_in_one_name_interpolate():
+    """`${a}_x_${b}` is a text with two expressions, not one expression `a}_x_${b` (it was)."""
+    from costcalc.expr import substitute
+    assert substitute("${model}_downsampling_${s}", {"model": "convnext_tiny", "s": 0}) == \
+        "convnext_tiny_downsampling_0"
+    assert substitute("${s + 1}", {"s": 1}) == 2                    # one expression keeps its type

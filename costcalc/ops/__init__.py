@@ -44,13 +44,15 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
   prelu, clip), also when fused into a conv or dense layer; softmax 3; add, multiply, subtract,
   divide 1 per input beyond the first (add 2 when the residual is scaled), inputs broadcast per
   axis (Cx1x1, 1xHxW, 1x1x1); scale_bias 1 per part; layer, group and instance norm 5 (statistics
-  and normalisation) + 1 each for gamma and beta; Keras Rescaling and Normalization 2;
+  and normalisation) + 1 each for gamma and beta; Keras Rescaling and Normalization 2; scalar
+  (x + - * / a constant) 1;
   max pool k_h*k_w-1; average pool k_h*k_w; global pools likewise over H*W; LRN 2*size+3;
   reduce_mean n, reduce_max n-1 per output element (n = elements reduced); resize bilinear 7
   (4 multiplies, 3 adds), nearest 0; concat, padding, flatten, dropout, slice, channel_shuffle,
   reshape, transpose 0.
 - params of the new layers: prelu C slopes (or C*H*W, or 1); scale_bias C per part; layer and
-  group norm 2C when affine; Keras Normalization 2C+1 (mean, variance, count), none trainable.
+  group norm 2C when affine; Keras Normalization 2C+1 (mean, variance, count), none trainable,
+  0 when given as constants (constants: true).
 - FLOPs = 2 x MACs + other ops. (Papers that say "FLOPs" for multiply-adds are quoted as MACs.)
 - activations: output elements of every layer but the input; bytes = elements x 4 (float32).
 - peak activation memory: the largest total of tensors alive at once when the layers run in spec

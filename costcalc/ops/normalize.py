@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, AttrError, Bool, Example, Float, Int, Op, Weight, cmul, failure,
-                   register, volume)
+from .base import (OK, AttrError, Bool, Choice, Example, Float, Int, Op, Weight, cmul,
+                   failure, register, volume)
 
 NORM_OTHER = ("5 per element (mean sum, subtract the mean, square, variance sum, multiply by "
               "1/sqrt(variance + epsilon))")
@@ -215,17 +215,59 @@ class Rescaling(Op):
         return x * a.scale + a.offset, 0
 
 
+SCALAR_OPERATIONS = ("add", "subtract", "multiply", "divide")
+
+
+@register
+class Scalar(Op):
+    name = "scalar"
+    summary = ("x (+, -, *, /) a constant number: keras.ops arithmetic on a tensor (x + 3.0, "
+               "x * (1/6) in Keras's hard_sigmoid), ONNX Add/Sub/Mul/Div by a scalar constant")
+    attrs = (Choice("operation", SCALAR_OPERATIONS, doc="x + value, x - value, x * value or "
+                    "x / value"),
+             Float("value", doc="the constant (numeric passes only)"))
+    formulas = {"output": "same as input", "params": "0 (the constant is not stored)",
+                "MACs": "0", "other ops": "1 per element"}
+    examples = (
+        # Keras hard_sigmoid: (x + 3.0) on a 72x1x1 squeeze-excite gate: 72 additions
+        Example({"operation": "add", "value": 3.0}, (72, 1, 1), output=(72, 1, 1), other=72),
+        Example({"operation": "multiply", "value": 1 / 6}, (4, 3, 5), output=(4, 3, 5),
+                other=4 * 3 * 5),
+        Example({"operation": "divide", "value": 2.0}, (2, 2, 2), output=(2, 2, 2), other=8),
+    )
+
+    @staticmethod
+    def counts(a, x, y, shapes, ins):
+        return 0, volume(y)
+
+    @staticmethod
+    def forward(xs, ws, a, counting):
+        x, v, op = xs[0], a.value, SCALAR_OPERATIONS[a.operation]   # the field is an index
+        if op == "add":
+            return x + v, 0
+        if op == "subtract":
+            return x - v, 0
+        return (x * v if op == "multiply" else x / v), 0
+
+
 @register
 class Normalization(Op):
     name = "normalization"
     summary = ("Keras Normalization over channels: (x - mean) / sqrt(variance), with stored "
                "per-channel mean and variance")
-    attrs = (Bool("invert", False, doc="mean + x * sqrt(variance) instead (Keras invert)"),)
-    weights = (Weight("mean", lambda a, x: (x[0],), trainable=False, init="small"),
-               Weight("variance", lambda a, x: (x[0],), trainable=False, init="positive"),
-               Weight("count", lambda a, x: (1,), trainable=False, init="positive"))
+    attrs = (Bool("invert", False, doc="mean + x * sqrt(variance) instead (Keras invert)"),
+             Bool("constants", False, doc="mean and variance given as constants, nothing stored "
+                  "(Keras Normalization(mean=..., variance=...), EfficientNetV2-B0..B3; a "
+                  "forward pass uses mean 0 and variance 1: counts do not depend on them)"))
+    weights = (Weight("mean", lambda a, x: (x[0],), lambda a: not a.constants, trainable=False,
+                      init="small"),
+               Weight("variance", lambda a, x: (x[0],), lambda a: not a.constants,
+                      trainable=False, init="positive"),
+               Weight("count", lambda a, x: (1,), lambda a: not a.constants, trainable=False,
+                      init="positive"))
     formulas = {"output": "same as input",
-                "params": "2*C + 1 (mean, variance, count), none trainable",
+                "params": "2*C + 1 (mean, variance, count; Keras's adapt() state), none "
+                          "trainable; 0 with constants",
                 "trainable": "0", "MACs": "0",
                 "other ops": "2 per element (subtract, divide)"}
     examples = (
@@ -234,6 +276,9 @@ class Normalization(Op):
                 other=2 * 3 * 64),
         Example({"invert": True}, (4, 2, 3), output=(4, 2, 3), params=2 * 4 + 1, trainable=0,
                 other=2 * 4 * 6),
+        # Keras Normalization(mean=[...], variance=[...]): constants, not weights: 0 params
+        Example({"constants": True}, (3, 5, 4), output=(3, 5, 4), params=0, trainable=0,
+                other=2 * 3 * 20),
     )
 
     @staticmethod
@@ -242,4 +287,7 @@ class Normalization(Op):
 
     @staticmethod
     def forward(xs, ws, a, counting):
+        if a.constants:
+            c = xs[0].shape[1]
+            ws = [np.zeros(c, dtype=xs[0].dtype), np.ones(c, dtype=xs[0].dtype)]
         return _kernels().standardize(xs[0], ws[0], ws[1], KERAS_EPSILON, bool(a.invert)), 0
