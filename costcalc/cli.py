@@ -246,6 +246,40 @@ def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt
         sys.exit(1)
 
 
+@cli.command("train")
+@click.argument("name")
+@set_option
+@input_option
+@batch_option
+@click.option("--trainable", multiple=True, metavar="GLOB",
+              help="Only layers (or blocks, stages) matching train (repeatable).")
+@click.option("--freeze", multiple=True, metavar="GLOB", help="Freeze matching layers (repeatable).")
+@click.option("--trainable-from", metavar="LAYER", default=None,
+              help="That layer and every later one train (Keras model.layers[k:]).")
+@click.option("--optimizer", default="sgd", show_default=True,
+              help="sgd, momentum, adam or adamw (its state in memory).")
+@click.option("--dtype", default="float32", show_default=True,
+              help="float32, float16, bfloat16 or float64 (bytes per number).")
+@click.option("--samples", type=_Int("a positive integer"), default=None,
+              help="Samples per epoch: FLOPs and steps of --epochs epochs.")
+@click.option("--epochs", type=_Int("a positive integer"), default=1, show_default=True)
+@click.option("--memory", "memory", metavar="SIZE", default=None,
+              help="Memory to fit, e.g. 16GiB: the largest batch that fits.")
+@click.option("--bn-training", is_flag=True,
+              help="Frozen batch norm in training mode too (default: inference mode).")
+@click.option("--inplace", is_flag=True, help="Activations overwrite their input (saves memory).")
+@format_option
+def train_cmd(name, sets, input_shape, batch, trainable, freeze, trainable_from, optimizer, dtype,
+              samples, epochs, memory, bn_training, inplace, fmt):
+    """Cost of a training step: forward, input- and weight-gradient MACs, memory."""
+    from .training import parse_bytes, render_train, train
+    result = train(name, _parse_sets(sets), input_shape, batch, trainable, freeze,
+                   trainable_from, optimizer, dtype, samples, epochs,
+                   parse_bytes(memory, "--memory") if memory is not None else None,
+                   bn_training, inplace)
+    _emit(render_train(result, fmt))
+
+
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--out", "out_dir", default=None, metavar="DIR",

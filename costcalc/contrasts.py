@@ -734,4 +734,4 @@ def costed_ops(s) -> list[str]:
 
 
 # The reports of the CNNs after 2017 register themselves here too (one REPORTS for every page).
-from . import contrasts_2017  # noqa: E402,F401
+from . import contrasts_2017, contrasts_training  # noqa: E402,F401

@@ -205,6 +205,25 @@ def render_compare(result, fmt="table") -> str:
 
 
 # ----------------------------------------------------------------------------- ops
+def backward_text(g) -> str:
+    """An op's training rule (ops.base.Grad) in one line: MACs, other ops, what it keeps."""
+    if g is None:
+        return "not declared"
+    parts = ["each gradient the forward MACs" if g.macs else "0 MACs"]
+    def amount(v):
+        return "depends on attributes" if callable(v) else str(v)
+    per = {"output": "per output element", "input": "per input element",
+           "each input": "per output element and input"}[g.per]
+    if g.input or g.extra or g.broadcast:
+        parts.append(f"input gradient {amount(g.input)} other ops {per}")
+    if g.weight:
+        parts.append(f"weight gradients {amount(g.weight)} {per}")
+    if g.saves:
+        parts.append("keeps its " + " and ".join(g.saves)
+                     + (" (for the weight gradient)" if g.saves_when == "weight" else ""))
+    return "; ".join(parts) + (f". {g.why}" if g.why else "")
+
+
 def render_ops(fmt="table") -> str:
     from . import ops
     entries = []
@@ -220,6 +239,7 @@ def render_ops(fmt="table") -> str:
                         "trainable": f.get("trainable", "= params"), "macs": f.get("MACs", "0"),
                         "other_ops": f.get("other ops", "0"),
                         "aliases": list(op.aliases),
+                        "backward": backward_text(op.grad),
                         "failures": [ops.FAILURES[c].brief for c in op.failures()]})
     if fmt == "json":
         return dumps({"conventions": ops.CONVENTIONS, "ops": entries})
@@ -244,6 +264,7 @@ def render_ops(fmt="table") -> str:
                                                       if e["trainable"] != "= params" else ""))
         out.append(f"    MACs:       {e['macs']}")
         out.append(f"    other ops:  {e['other_ops']}")
+        out.append(f"    backward:   {e['backward']}")
         if e["failures"]:
             out.append(f"    fails when: {'; '.join(e['failures'])}")
         out.append("")

@@ -10,7 +10,7 @@ shown by ``costcalc ops`` and copied into the README.
 """
 from __future__ import annotations
 
-from .base import (FAILURES, INT64_MAX, OK, OPS, OVERFLOW, PAD_EXPLICIT, PAD_SAME, PAD_VALID,
+from .base import (Grad, FAILURES, INT64_MAX, OK, OPS, OVERFLOW, PAD_EXPLICIT, PAD_SAME, PAD_VALID,
                    UNKNOWN_OP, WINDOW, AttrError, Example, Op, cadd, closest, cmul, cmul3, cmul4,
                    fmt_shape, get_op, nslots, op_names, register, window)
 
@@ -18,6 +18,7 @@ from .base import (FAILURES, INT64_MAX, OK, OPS, OVERFLOW, PAD_EXPLICIT, PAD_SAM
 @register
 class Input(Op):
     name = "input"
+    grad = Grad(why="the network input: no gradient")
     summary = "the graph's input (from the spec's input: or --input)"
     inputs = 0
     formulas = {"output": "C x H x W as given"}
@@ -61,6 +62,19 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
 - Window sizes: floor((H + pad_total - dilation*(k-1) - 1)/stride) + 1; 'same' padding follows
   TensorFlow (output ceil(H/stride), an odd extra pad row/column at the bottom/right); Caffe-style
   ceil rounding only where an op says ceil_mode: true.
+- training (`costcalc train`): a layer computes a weight gradient iff it is trainable and has
+  trainable params; an input gradient iff a layer computing a weight gradient lies upstream of it
+  (the first layer never does).
+- training MACs: for convolutions (any groups, depthwise included; separable: each part) and dense
+  layers each gradient costs the forward MACs; every other op's backward is other ops, by its
+  "backward" rule in `costcalc ops`; a tensor read by k layers passing a gradient back: k-1 adds
+  per element. Step FLOPs = 2 x (forward + backward MACs) + forward and backward other ops.
+- training batch norm: frozen batch norm runs in inference mode (as the Keras fine-tuning guide
+  advises), trainable batch norm in training mode (--bn-training: all of them).
+- training memory: weights (all params), gradients (trainable), optimizer state (sgd 0, momentum 1,
+  adam and adamw 2 copies of the trainable params), saved activations (what each backward reads,
+  each tensor once) x batch; peak adds the larger of the forward's peak alive activations and the
+  saved ones plus the largest layer's input and output gradient, x batch.
 """
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (AttrError, Choice, Example, Float, Op, Weight, cmul, register, volume)
+from .base import (Grad, AttrError, Choice, Example, Float, Op, Weight, cmul, register, volume)
 
 
 def _kernels():
@@ -51,6 +51,7 @@ def _per_element_examples(cost):
 @register
 class Linear(Activation):
     name = "linear"
+    grad = Grad(why="identity: the gradient passes through")
     summary = "identity (the `activation: linear` of a layer: no activation)"
     activation_cost = 0
     formulas = {"output": "same as input", "params": "0", "MACs": "0", "other ops": "0"}
@@ -69,6 +70,7 @@ class Linear(Activation):
 @register
 class ReLU(Activation):
     name = "relu"
+    grad = Grad(input=1, saves=("output",), why="g * (y > 0): one multiply by the mask")
     summary = "max(x, 0)"
     examples = _per_element_examples(1)
 
@@ -80,6 +82,7 @@ class ReLU(Activation):
 @register
 class ReLU6(Activation):
     name = "relu6"
+    grad = Grad(input=1, saves=("output",), why="g * (0 < y < 6): one multiply by the mask")
     summary = "min(max(x, 0), 6) (MobileNet)"
     examples = _per_element_examples(1)
 
@@ -91,6 +94,7 @@ class ReLU6(Activation):
 @register
 class Sigmoid(Activation):
     name = "sigmoid"
+    grad = Grad(input=3, saves=("output",), why="g * y * (1 - y): a subtract, two multiplies")
     summary = "1 / (1 + exp(-x))"
     examples = _per_element_examples(1)
 
@@ -102,6 +106,7 @@ class Sigmoid(Activation):
 @register
 class Tanh(Activation):
     name = "tanh"
+    grad = Grad(input=3, saves=("output",), why="g * (1 - y^2): a square, a subtract, a multiply")
     summary = "hyperbolic tangent"
     examples = _per_element_examples(1)
 
@@ -113,6 +118,8 @@ class Tanh(Activation):
 @register
 class Softmax(Activation):
     name = "softmax"
+    grad = Grad(input=4, saves=("output",), why="y * (g - sum(g * y)): a multiply and an add for "
+                                                "the sum, a subtract, a multiply")
     summary = "softmax over channels"
     activation_cost = 3
     formulas = {"output": "same as input", "params": "0", "MACs": "0",
@@ -152,6 +159,8 @@ class HardSigmoid(Activation):
     # keras/backend.py:5924-5942 (clip(0.2x + 0.5, 0, 1)), ONNX HardSigmoid with its defaults
     # alpha=0.2, beta=0.5: max(0, min(1, alpha*x + beta)).
     name = "hard_sigmoid"
+    grad = Grad(input=2, saves=("input",), why="g * slope inside the linear part: a compare-mask "
+                                               "and a multiply")
     summary = ("piecewise-linear sigmoid: clip(x/6 + 1/2, 0, 1) (Keras 3, PyTorch; the fused "
                "`activation: hard_sigmoid`), or clip(0.2x + 0.5, 0, 1) with definition: keras2 "
                "(Keras 2, ONNX)")
@@ -175,6 +184,8 @@ class Swish(Activation):
     # Keras 3: keras/src/activations/activations.py:296-313 (silu, exported also as swish;
     # keras/src/activations/__init__.py:72 maps the string "swish" to it); PyTorch F.silu.
     name = "swish"
+    grad = Grad(input=6, saves=("input",), why="g * (s + x s (1 - s)), s = sigmoid(x) recomputed "
+                                               "(1): a subtract, three multiplies, an add")
     aliases = ("silu",)
     summary = "x * sigmoid(x) (SiLU; Keras `swish`/`silu`, PyTorch silu)"
     examples = _per_element_examples(1)
@@ -190,6 +201,9 @@ class HardSwish(Activation):
     # hard_swish; keras/src/activations/__init__.py:73) = x * hard_sigmoid(x) with the Keras 3
     # hard sigmoid; PyTorch F.hardswish: x * relu6(x + 3)/6 (MobileNetV3).
     name = "hard_swish"
+    grad = Grad(input=5, saves=("input",),
+                why="g * (2x + 3) / 6 inside [-3, 3] (0 or 1 outside): two ops for 2x + 3, a "
+                    "divide, a select, a multiply")
     aliases = ("hard_silu",)
     summary = "x * relu6(x + 3) / 6 (MobileNetV3; Keras 3 hard_silu/hard_swish, PyTorch hardswish)"
     examples = _per_element_examples(1)
@@ -206,6 +220,9 @@ class GELU(Activation):
     # default is approximate=True, keras/src/ops/nn.py:646, but no activation string uses it).
     # PyTorch F.gelu(approximate='none' | 'tanh').
     name = "gelu"
+    grad = Grad(input=7, saves=("input",), why="g * (Phi(x) + x phi(x)): Phi (1, as the forward's "
+                                               "erf), phi = exp(-x^2/2)/sqrt(2 pi) (3), a "
+                                               "multiply, an add, a multiply")
     summary = "x * Phi(x) = x/2 * (1 + erf(x/sqrt(2))); approximate: tanh for " \
               "x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))"
     attrs = (Choice("approximate", ("none", "tanh"), "none",
@@ -226,6 +243,7 @@ class LeakyReLU(Activation):
     # LeakyReLU layer defaults to 0.3 (keras/src/layers/activations/leaky_relu.py:38) and PyTorch
     # to 0.01: give alpha for those.
     name = "leaky_relu"
+    grad = Grad(input=1, saves=("input",), why="g * (1 or alpha): one multiply")
     summary = "x for x >= 0, alpha * x below"
     attrs = (Float("alpha", 0.2, doc="slope below 0 (Keras 3 activation default 0.2; Keras "
                                      "LeakyReLU layer 0.3, PyTorch 0.01)"),)
@@ -242,6 +260,8 @@ class ELU(Activation):
     # Keras 3: keras.activations.elu(x, alpha=1.0) (keras/src/activations/activations.py:168-194);
     # PyTorch F.elu(alpha=1.0).
     name = "elu"
+    grad = Grad(input=2, saves=("output",),
+                why="g, or g * (y + alpha) below 0: an add, a multiply")
     summary = "x for x > 0, alpha * (exp(x) - 1) below"
     attrs = (Float("alpha", 1.0, doc="scale of the negative part"),)
     examples = _per_element_examples(1) + (
@@ -262,6 +282,8 @@ class PReLU(Activation):
     # without the batch (H*W*C params) unless shared_axes; shared_axes=[1, 2] leaves one per
     # channel. PyTorch nn.PReLU(num_parameters=1 or C): one slope, or one per channel.
     name = "prelu"
+    grad = Grad(input=1, weight=2, saves=("input",), why="input: g * (1 or a); slopes: sum of g * "
+                                                         "x where x < 0 (a multiply, an add)")
     summary = "x for x >= 0, slope * x below, with learned slopes (per channel, element or one)"
     fusable = False
     attrs = (Choice("slopes", PRELU_SLOPES, "channel",
@@ -306,6 +328,7 @@ class PReLU(Activation):
 class Clip(Activation):
     # ONNX Clip (min, max; either may be absent), torch.clamp(min, max).
     name = "clip"
+    grad = Grad(input=1, saves=("input",), why="g * (lo < x < hi): one multiply by the mask")
     summary = "min(max(x, min), max); relu6 is clip 0..6"
     fusable = False
     attrs = (Float("min", None, doc="lower bound (none: no lower bound)"),

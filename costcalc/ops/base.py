@@ -413,6 +413,42 @@ class Weight:
                              "scale": "positive"}.get(role, "small")
 
 
+class Grad:
+    """What an op's backward pass costs and keeps, per sample (issue 13; the rules are shown by
+    `costcalc ops` and counted by costcalc/training.py):
+
+    - ``macs``: the op multiplies-accumulates (convolutions of any groups, dense, transposed
+      convolution); its input gradient costs its forward MACs and so does its weight gradient
+      (../shared/CONVENTIONS.md), each only when needed;
+    - ``input``: other ops of the input gradient(s) per element of ``per`` (the output's, or
+      'input': the first input's), a number or ``f(a) -> number`` of the op's int fields;
+    - ``weight``: other ops of the weight gradients per element of ``per`` beyond the MACs (bias
+      and batch-norm sums), counted when the layer is trainable;
+    - ``saves``: what the backward reads that the forward produced: 'input' (the first input),
+      'inputs' (all), 'output'; ``saves_when``: 'weight' (only when the weight gradient is
+      computed: a convolution's input), 'any' (whenever a gradient is computed, the default);
+    - ``per``: 'output', 'input', or 'each input' (per output element and per input: a merge);
+      ``extra``: more other ops per output element, once; ``broadcast``: an input smaller
+      than the output sums its gradient over the repeated axes (one add per output element);
+    - ``train_input``, ``train_weight``: batch norm in training mode (batch statistics);
+    - ``why``: the derivation in a few words (shown by `costcalc ops`)."""
+
+    def __init__(self, input=0, weight=0, per="output", saves=(), saves_when="any", macs=False,
+                 extra=0, broadcast=False, train_input=None, train_weight=None, why=""):
+        self.input, self.weight, self.per, self.saves = input, weight, per, tuple(saves)
+        self.saves_when, self.macs, self.why = saves_when, macs, why
+        self.extra, self.broadcast = extra, broadcast
+        self.train_input, self.train_weight = train_input, train_weight
+
+    def cost(self, part, a, training=False) -> int:
+        """Other ops per element of the input (``part`` 'input') or weight gradient."""
+        v = self.input if part == "input" else self.weight
+        if training:
+            t = self.train_input if part == "input" else self.train_weight
+            v = v if t is None else t
+        return int(v(a) if callable(v) else v)
+
+
 class Example:
     """A layer with its output and counts derived by hand (checked by tests/test_conformance.py).
 
@@ -450,6 +486,7 @@ class Op:
     formulas: dict = {}
     examples: tuple = ()
     aliases: tuple = ()
+    grad = None                 # a Grad: the backward pass's rules (every op declares one)
     activation_cost = None      # activations: other ops per element; fusable ones are listed
     fusable = False             # may be a conv/dense layer's `activation:` (Keras)
     no_kernel_reason = ""       # an op without a forward pass must say why

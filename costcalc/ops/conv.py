@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, OVERFLOW, WINDOW, Bool, Choice, Example, Int, Op, Weight, cadd, cmul,
+from .base import (Grad, OK, OVERFLOW, WINDOW, Bool, Choice, Example, Int, Op, Weight, cadd, cmul,
                    cmul3, failure, register, volume, window_attrs, window_hw)
 from .base import OPS
 
@@ -72,6 +72,10 @@ GROUPS_OUT = failure("filters={filters} is not divisible by groups={groups}; exp
 @register
 class Conv2D(Op):
     name = "conv2d"
+    grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
+                why="input gradient: a transposed convolution of g with the kernel, the forward "
+                    "MACs; kernel gradient: g correlated with the input, the forward MACs (so it "
+                    "keeps its input); bias: one add per output element")
     summary = "2-D convolution (groups > 1: grouped; groups = C_in = filters: depthwise)"
     attrs = (Int("filters", doc="output channels C_out"),) + window_attrs() + (
         Int("groups", 1, doc="channel groups"),
@@ -140,6 +144,9 @@ class Conv2D(Op):
 @register
 class DepthwiseConv2D(Op):
     name = "depthwise_conv2d"
+    grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
+                why="as conv2d, per channel: each gradient the forward MACs (not times the groups:"
+                    " PyTorch FlopCounterMode counts groups x)")
     summary = "depthwise convolution: each input channel filtered on its own (Keras DepthwiseConv2D)"
     attrs = (Int("depth_multiplier", 1, doc="filters per input channel"),) + window_attrs() + (
         Bool("bias", True, doc="bias per output channel"), activation_attr())
@@ -195,6 +202,9 @@ class DepthwiseConv2D(Op):
 @register
 class SeparableConv2D(Op):
     name = "separable_conv2d"
+    grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
+                why="its depthwise and pointwise parts, each by the conv2d rule: each gradient the"
+                    " forward MACs")
     summary = "depthwise then 1x1 pointwise convolution in one layer (Keras SeparableConv2D)"
     attrs = (Int("filters", doc="output channels of the pointwise step"),) + window_attrs() + (
         Int("depth_multiplier", 1, doc="depthwise filters per input channel"),
@@ -264,6 +274,9 @@ NOT_FLAT = failure("dense expects a flat input (C x 1 x 1), got {input}; add a f
 @register
 class Dense(Op):
     name = "dense"
+    grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
+                why="input gradient g W^T and weight gradient x^T g: the forward MACs each; bias: "
+                    "one add per output element")
     summary = ("fully connected layer on a flat (C x 1 x 1) input, or with per_position at "
                "every position of a map (Keras Dense on a 4-D tensor, ConvNeXt's pointwise "
                "layers)")

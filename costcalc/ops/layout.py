@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, OVERFLOW, AttrError, Axes, Bool, Example, Int, Op, Triple, cmul, csub1,
-                   failure, register, volume)
+from .base import (OK, OVERFLOW, AttrError, Axes, Bool, Example, Grad, Int, Op, Triple, cmul,
+                   csub1, failure, register, volume)
 
 # ----------------------------------------------------------------------------- slice
 SLICE_RANGE = failure("slice of channels [{begin}, {stop}) does not fit the input {input}; "
@@ -23,6 +23,7 @@ SLICE_RANGE = failure("slice of channels [{begin}, {stop}) does not fit the inpu
 @register
 class Slice(Op):
     name = "slice"
+    grad = Grad(why="the gradient is written into its slice of the input gradient (a copy, 0 ops)")
     summary = ("channels [begin, stop) of the input (one piece of an ONNX Split or a "
                "torch.split/chunk: one slice layer per piece)")
     # 'begin', not 'start': a spec row's 'start' is the first index of a repeat
@@ -55,6 +56,7 @@ SHUFFLE_GROUPS = failure("channel_shuffle with groups={groups} on {input}: {c_in
 @register
 class ChannelShuffle(Op):
     name = "channel_shuffle"
+    grad = Grad(why="the inverse permutation (0 ops)")
     summary = ("ShuffleNet channel shuffle: C = groups x (C/groups) channels, read out "
                "transposed (torch.nn.ChannelShuffle)")
     attrs = (Int("groups", doc="channel groups (C must be a multiple)"),)
@@ -91,6 +93,7 @@ RESHAPE_COUNT = failure(
 @register
 class Reshape(Op):
     name = "reshape"
+    grad = Grad(why="reshaped back (0 ops)")
     summary = "reshape a sample's C x H x W elements (row-major) into another C x H x W"
     attrs = (Triple("shape", minimum=-1,
                     doc="[C, H, W] of the output; one of them may be -1 (inferred)"),)
@@ -163,6 +166,7 @@ def _axis(x, k):
 @register
 class Transpose(Op):
     name = "transpose"
+    grad = Grad(why="the inverse transpose (0 ops)")
     summary = ("permute a sample's axes (C, H, W numbered 0, 1, 2; ONNX/PyTorch NCHW perm "
                "[0, 1+p0, 1+p1, 1+p2])")
     attrs = (Triple("perm", doc="output axis i is input axis perm[i] (a permutation of 0, 1, 2)"),)
@@ -239,6 +243,8 @@ class _Reduce(Op):
 @register
 class ReduceMean(_Reduce):
     name = "reduce_mean"
+    grad = Grad(input=1, per="input", why="g / n spread over the reduced axes: one op per input "
+                                          "element")
     summary = "mean over chosen axes (ONNX ReduceMean, torch.mean, Keras ops.mean)"
     formulas = {"output": "C x H x W with each reduced axis 1", "params": "0", "MACs": "0",
                 "other ops": "n per output element (n-1 adds, 1 divide; n = elements reduced): "
@@ -263,6 +269,8 @@ class ReduceMean(_Reduce):
 @register
 class ReduceMax(_Reduce):
     name = "reduce_max"
+    grad = Grad(input=1, per="input", saves=("input", "output"),
+                why="g where x equals the maximum: one compare-select per input element")
     summary = "maximum over chosen axes (ONNX ReduceMax, torch.amax, Keras ops.max)"
     formulas = {"output": "C x H x W with each reduced axis 1", "params": "0", "MACs": "0",
                 "other ops": "n-1 comparisons per output element (n = elements reduced)"}

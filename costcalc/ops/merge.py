@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OK, OVERFLOW, Example, Float, Op, cadd, cmul, failure, register, volume
+from .base import Grad, OK, OVERFLOW, Example, Float, Op, cadd, cmul, failure, register, volume
 
 
 def _kernels():
@@ -75,6 +75,9 @@ BROADCAST_FORMULA = ("the broadcast shape: per axis (C, H, W) the inputs' common
 @register
 class Add(Elementwise):
     name = "add"
+    grad = Grad(input=lambda a: a.has_scale, per="each input", broadcast=True,
+                why="every input gets g (a copy), times the scale for the scaled ones; a broadcast"
+                    " input sums g over its repeated axes")
     summary = "element-wise sum with broadcasting (residual connection, bias maps)"
     inputs = (2, 64)
     attrs = (Float("scale", None, counted=True,
@@ -111,6 +114,9 @@ class Add(Elementwise):
 @register
 class Multiply(Elementwise):
     name = "multiply"
+    grad = Grad(input=1, per="each input", broadcast=True, saves=("inputs",),
+                why="input i gets g times the product of the others (one multiply per input, two "
+                    "inputs); a broadcast input sums over its repeated axes")
     summary = ("element-wise product with broadcasting (squeeze-and-excitation Cx1x1, spatial "
                "attention 1xHxW, gates)")
     inputs = (2, 64)
@@ -142,6 +148,9 @@ class Multiply(Elementwise):
 @register
 class Subtract(Elementwise):
     name = "subtract"
+    grad = Grad(input=lambda a: 0, per="each input", broadcast=True, extra=1,
+                why="g and -g: one negate per output element; a broadcast input sums over its "
+                    "repeated axes")
     summary = "element-wise difference first - second, with broadcasting"
     inputs = 2
     formulas = {"output": BROADCAST_FORMULA, "params": "0", "MACs": "0",
@@ -162,6 +171,8 @@ class Subtract(Elementwise):
 @register
 class Divide(Elementwise):
     name = "divide"
+    grad = Grad(input=0, per="output", broadcast=True, extra=4, saves=("inputs",),
+                why="g / b (1) and -g a / b^2 (3); a broadcast input sums over its repeated axes")
     summary = "element-wise quotient first / second, with broadcasting"
     inputs = 2
     formulas = {"output": BROADCAST_FORMULA, "params": "0", "MACs": "0",
@@ -186,6 +197,7 @@ SPATIAL = failure("concat needs inputs of one height and width, got {inputs}",
 @register
 class Concat(Op):
     name = "concat"
+    grad = Grad(why="each input gets its slice of g (0 ops)")
     summary = "stack inputs along channels (inception modules)"
     inputs = (1, 64)
     formulas = {"output": "sum of C x H x W", "params": "0", "MACs": "0", "other ops": "0"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Bool, Example, Float, Int, Op, Weight, cadd, cmul, cmul4, register, volume
+from .base import Grad, Bool, Example, Float, Int, Op, Weight, cadd, cmul, cmul4, register, volume
 
 
 def _kernels():
@@ -14,6 +14,12 @@ def _kernels():
 @register
 class BatchNorm(Op):
     name = "batch_norm"
+    grad = Grad(input=1, weight=5, train_input=9, train_weight=0, saves=("input",),
+                why="inference mode (frozen, Keras fine-tuning): input g * gamma / sigma (1); "
+                    "gamma, beta: x_hat recomputed (2), g * x_hat (1), two sums (2). Training "
+                    "mode: input (gamma/sigma) (g - mean(g) - x_hat mean(g x_hat)): x_hat (2), g "
+                    "x_hat (1), two sums (2), combine (3), scale (1) = 9, and gamma and beta reuse"
+                    " its sums (0)")
     summary = "batch normalization over channels (inference: a scale and a shift)"
     attrs = (
         Bool("scale", True, doc="learned gamma (Keras InceptionV3: false)"),
@@ -50,6 +56,9 @@ class BatchNorm(Op):
 @register
 class LRN(Op):
     name = "lrn"
+    grad = Grad(input=lambda a: 2 * a.size + 5, saves=("input", "output"),
+                why="the window sum of g y / (k + ...) back over size channels (2 size) and the "
+                    "elementwise terms (5)")
     summary = "local response normalization across channels (AlexNet, GoogLeNet)"
     attrs = (Int("size", 5, doc="channels in the window"),
              Float("alpha", 1e-4, doc="numeric passes only"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, AttrError, Bool, Choice, Example, Float, Int, Op, Weight, cmul,
+from .base import (Grad, OK, AttrError, Bool, Choice, Example, Float, Int, Op, Weight, cmul,
                    failure, register, volume)
 
 NORM_OTHER = ("5 per element (mean sum, subtract the mean, square, variance sum, multiply by "
@@ -45,6 +45,9 @@ def _affine(ws, want_scale, want_bias, x):
 @register
 class ScaleBias(Op):
     name = "scale_bias"
+    grad = Grad(input=lambda a: a.scale, weight=lambda a: 2 * a.scale + a.bias, saves=("input",),
+                saves_when="weight",
+                why="input: g * s (1 with scale); s: sum of g * x (2); b: sum of g (1)")
     summary = ("per-channel scale and bias as stored constants (ONNX Mul/Add by a constant, a "
                "batch norm folded to x*scale + bias)")
     attrs = (Bool("scale", True, doc="a stored scale per channel"),
@@ -82,6 +85,9 @@ class ScaleBias(Op):
 @register
 class LayerNorm(Op):
     name = "layer_norm"
+    grad = Grad(input=9, weight=lambda a: 0, saves=("input",),
+                why="as batch norm in training mode over each position's channels: 9; gamma and "
+                    "beta reuse its sums")
     summary = ("layer normalization over the C channels at each position (ConvNeXt; Keras "
                "LayerNormalization on channels-last maps)")
     attrs = (Float("epsilon", 1e-6, minimum=0,
@@ -123,6 +129,9 @@ GROUPS = failure("group_norm: {c_in} input channels are not divisible by groups=
 @register
 class GroupNorm(Op):
     name = "group_norm"
+    grad = Grad(input=9, weight=lambda a: 0, saves=("input",),
+                why="as batch norm in training mode over each group: 9; gamma and beta reuse its "
+                    "sums")
     summary = "group normalization: statistics over (C/groups) x H x W per group (Wu and He)"
     attrs = (Int("groups", 32, doc="channel groups; C must be divisible (the paper's 32)"),
              Bool("affine", True, doc="learned gamma and beta per channel (PyTorch default)"),
@@ -165,6 +174,9 @@ class GroupNorm(Op):
 @register
 class InstanceNorm(Op):
     name = "instance_norm"
+    grad = Grad(input=9, weight=lambda a: 0, saves=("input",),
+                why="as batch norm in training mode over each channel's map: 9; gamma and beta "
+                    "reuse its sums")
     summary = "instance normalization: statistics over H x W per sample and channel"
     attrs = (Bool("affine", False, doc="learned gamma and beta per channel (PyTorch "
                                        "InstanceNorm2d default: false)"),
@@ -194,6 +206,7 @@ class InstanceNorm(Op):
 @register
 class Rescaling(Op):
     name = "rescaling"
+    grad = Grad(input=1, why="g * scale")
     summary = "x * scale + offset (Keras Rescaling: pixel values to [0, 1] or [-1, 1])"
     attrs = (Float("scale", doc="multiplier, e.g. 1/255 (numeric passes only)"),
              Float("offset", 0.0, doc="added after scaling, e.g. -1 (numeric passes only)"))
@@ -221,6 +234,8 @@ SCALAR_OPERATIONS = ("add", "subtract", "multiply", "divide")
 @register
 class Scalar(Op):
     name = "scalar"
+    grad = Grad(input=lambda a: 1 if a.operation >= 2 else 0,
+                why="add, subtract: g passes (0); multiply, divide: g * value or g / value (1)")
     summary = ("x (+, -, *, /) a constant number: keras.ops arithmetic on a tensor (x + 3.0, "
                "x * (1/6) in Keras's hard_sigmoid), ONNX Add/Sub/Mul/Div by a scalar constant")
     attrs = (Choice("operation", SCALAR_OPERATIONS, doc="x + value, x - value, x * value or "
@@ -253,6 +268,7 @@ class Scalar(Op):
 @register
 class Normalization(Op):
     name = "normalization"
+    grad = Grad(input=1, why="g / sqrt(variance) (1); its statistics are not trained")
     summary = ("Keras Normalization over channels: (x - mean) / sqrt(variance), with stored "
                "per-channel mean and variance")
     attrs = (Bool("invert", False, doc="mean + x * sqrt(variance) instead (Keras invert)"),

@@ -1,7 +1,7 @@
 """Pooling: windows (max, average) and whole-map (global) pools. No params, no MACs."""
 from __future__ import annotations
 
-from .base import (OK, OVERFLOW, WINDOW, AttrError, Bool, Example, Op, cmul, cmul4, csub1,
+from .base import (Grad, OK, OVERFLOW, WINDOW, AttrError, Bool, Example, Op, cmul, cmul4, csub1,
                    register, window_attrs, window_hw)
 
 
@@ -54,6 +54,10 @@ class _Pool(Op):
 @register
 class MaxPool2D(_Pool):
     name = "max_pool2d"
+    grad = Grad(input=1, saves=("input", "output"), why="each output's g added at its window's "
+                                                        "maximum (1 per output element; the "
+                                                        "positions come from the kept input and "
+                                                        "output)")
     summary = "max pooling"
     is_max = True
     formulas = {"output": "C x H_out x W_out (strides default to kernel)", "params": "0",
@@ -83,6 +87,8 @@ class MaxPool2D(_Pool):
 @register
 class AvgPool2D(_Pool):
     name = "avg_pool2d"
+    grad = Grad(input=lambda a: a.kernel_h * a.kernel_w,
+                why="each output's g / n added to each tap of its window (one add per tap)")
     summary = "average pooling"
     attrs = _Pool.attrs + (
         Bool("count_include_pad", False,
@@ -107,6 +113,8 @@ class AvgPool2D(_Pool):
 @register
 class GlobalAvgPool(Op):
     name = "global_avg_pool"
+    grad = Grad(input=1, per="input",
+                why="g / (H W) spread over the map: one op per input element")
     summary = "average over the whole map"
     formulas = {"output": "C x 1 x 1", "params": "0", "MACs": "0",
                 "other ops": "H*W per output element"}
@@ -128,6 +136,8 @@ class GlobalAvgPool(Op):
 @register
 class GlobalMaxPool(Op):
     name = "global_max_pool"
+    grad = Grad(input=1, per="input", saves=("input", "output"),
+                why="g where x equals the maximum: one compare-select per input element")
     summary = "maximum over the whole map"
     formulas = {"output": "C x 1 x 1", "params": "0", "MACs": "0",
                 "other ops": "H*W - 1 per output element"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, OVERFLOW, PAD_SAME, PAD_VALID, AttrError, Bool, Choice, Example, Int,
+from .base import (Grad, OK, OVERFLOW, PAD_SAME, PAD_VALID, AttrError, Bool, Choice, Example, Int,
                    Op, Padding, Pair, Weight, cadd, cmul, cmul3, failure, register, volume)
 from .conv import GROUPS_IN, GROUPS_OUT, activation_attr, epilogue, epilogue_ops
 
@@ -110,6 +110,9 @@ TCONV_EMPTY = failure(
 @register
 class Conv2DTranspose(Op):
     name = "conv2d_transpose"
+    grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
+                why="the input gradient is a convolution of g and the kernel gradient a "
+                    "correlation of g with the input: the forward MACs each")
     summary = ("transposed convolution (PyTorch ConvTranspose2d, Keras Conv2DTranspose): "
                "learned upsampling")
     attrs = (Int("filters", doc="output channels C_out"),
@@ -235,6 +238,9 @@ NEAREST, BILINEAR = 0, 1
 @register
 class Resize(Op):
     name = "resize"
+    grad = Grad(input=lambda a: 8 if a.mode == 1 else 1,
+                why="each output's g added back to its source pixels: nearest 1; bilinear 4 "
+                    "weights times g and 4 adds (8)")
     aliases = ("upsample",)
     summary = ("resize the map: nearest (PyTorch 'nearest', Keras UpSampling2D) or bilinear "
                "(half-pixel centres: align_corners=False)")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (OK, OVERFLOW, Example, Float, Int, Op, Pad4, Pair, cadd, failure, register,
-                   volume)
+from .base import (OK, OVERFLOW, Example, Float, Grad, Int, Op, Pad4, Pair, cadd, failure,
+                   register, volume)
 
 
 def _kernels():
@@ -15,6 +15,7 @@ def _kernels():
 @register
 class ZeroPad2D(Op):
     name = "zero_pad2d"
+    grad = Grad(why="the inner part of g (a crop, 0 ops)")
     summary = "pad the map with zeros"
     attrs = (Pad4("padding", doc="int, [h, w] or [[top, bottom], [left, right]]"),)
     formulas = {"output": "C x (H + top + bottom) x (W + left + right)", "params": "0",
@@ -47,6 +48,7 @@ CHANNEL_PAD = failure("channel_pad to filters={filters} but the input has {c_in}
 @register
 class ChannelPad(Op):
     name = "channel_pad"
+    grad = Grad(why="the inner channels of g (0 ops)")
     summary = "subsample by strides and zero-pad channels (ResNet shortcut option A)"
     attrs = (Int("filters", doc="output channels (>= input channels)"),
              Pair("strides", 1, doc="keep every stride-th row and column"))
@@ -72,6 +74,7 @@ class ChannelPad(Op):
 @register
 class Flatten(Op):
     name = "flatten"
+    grad = Grad(why="reshaped back (0 ops)")
     summary = "C x H x W -> (C*H*W) x 1 x 1"
     formulas = {"output": "(C*H*W) x 1 x 1", "params": "0", "MACs": "0", "other ops": "0"}
     examples = (Example(input=(12, 7, 11), output=(12 * 7 * 11, 1, 1)),
@@ -92,6 +95,9 @@ class Flatten(Op):
 @register
 class Dropout(Op):
     name = "dropout"
+    grad = Grad(input=1, saves=("output",), why="training mode: g times the kept-and-scaled mask "
+                                                "(one multiply); the mask is kept, counted as "
+                                                "output-sized")
     summary = "identity at inference"
     attrs = (Float("rate", 0.5, doc="fraction dropped in training (not used here)", minimum=0),)
     formulas = {"output": "same as input", "params": "0", "MACs": "0", "other ops": "0"}
