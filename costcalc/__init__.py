@@ -1,3 +1,17 @@
-"""costcalc: exact FLOP/MAC and parameter counts for convolutional networks, from YAML specs."""
+"""costcalc: exact FLOP/MAC and parameter counts for convolutional networks, from YAML specs.
+
+The Python API (costcalc/api.py) loads on first use, so `import costcalc` and `costcalc --help`
+stay quick: ``costcalc.analyze("resnet50").layers`` is a pandas DataFrame.
+"""
 
 __version__ = "0.1.0"
+
+_API = ("Analysis", "analyze", "compare", "load", "ops", "sweep", "train")
+__all__ = list(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'costcalc' has no attribute {name!r}")

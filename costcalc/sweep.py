@@ -887,3 +887,9 @@ def render_sweep(result: Sweep, fmt: str = "table") -> str:
     out += ["", "MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops; peak bytes = peak "
             "activations x 4 (float32). Rules: `costcalc ops`."]
     return "\n".join(out)
+
+
+# `costcalc.sweep(name, alpha=[...])` (the API, a DataFrame) is this module, called
+from ._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "costcalc.api:sweep")

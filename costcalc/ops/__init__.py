@@ -96,3 +96,9 @@ __all__ = ["CONVENTIONS", "FAILURES", "INT64_MAX", "OK", "OPS", "OVERFLOW", "PAD
            "PAD_SAME", "PAD_VALID", "UNKNOWN_OP", "WINDOW", "AttrError", "Example", "Input", "Op",
            "brief", "cadd", "closest", "cmul", "cmul3", "cmul4", "explain", "fmt_shape",
            "get_op", "nslots", "op_names", "register", "window"]
+
+
+# `costcalc.ops()` (the API, a DataFrame of every op) is this package, called
+from .._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "costcalc.api:ops")
