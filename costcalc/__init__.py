@@ -11,6 +11,9 @@ __all__ = list(_API)
 
 
 def __getattr__(name):
+    import importlib
+    if name in ("ops", "sweep"):         # submodules that are also API functions: callable
+        return importlib.import_module(f".{name}", __name__)     # (costcalc/_callable.py)
     if name in _API:
         from . import api
         return getattr(api, name)

@@ -61,9 +61,13 @@ def repeat_label(template, name, i):
 
 
 def spec_dirs() -> list[Path]:
-    """Where spec names are looked up: $COSTCALC_SPECS (path list), then the project's specs/."""
+    """Where spec names are looked up: $COSTCALC_SPECS (path list), then the zoo: the source
+    tree's specs/ next to the package, or in an installed wheel the package's zoo/ (setup.cfg
+    maps specs/ to costcalc.zoo)."""
     dirs = [Path(p) for p in os.environ.get("COSTCALC_SPECS", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parent.parent / "specs")
+    here = Path(__file__).resolve().parent
+    tree = here.parent / "specs"
+    dirs.append(tree if tree.is_dir() else here / "zoo")
     return dirs
 
 
