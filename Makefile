@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 # PyTorch (CPU build) is an optional test/benchmark dependency: the oracle in tests/test_oracle.py
 # and the comparison in bench/. Pinned; never a plain `pip install torch` (a multi-GB CUDA build).
 TORCH_VERSION ?= 2.13.0
+ONNXSCRIPT_VERSION ?= 0.7.2
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ clean:
 oracle: $(STAMP)
 	@$(PY) -m pip show torch 2>/dev/null | grep -Eq '^Version: $(subst .,\.,$(TORCH_VERSION))(\+cpu)?$$' \
 		|| $(PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	@# torch.onnx.export(dynamo=True) needs onnxscript (tests/test_import_onnx.py)
+	@$(PY) -m pip show onnxscript >/dev/null 2>&1 \
+		|| $(PY) -m pip install --quiet --disable-pip-version-check onnxscript==$(ONNXSCRIPT_VERSION)
 
 bench: oracle
 	$(PY) bench/bench_forward.py --autodetect-blas

@@ -125,6 +125,9 @@ def load_spec(name_or_path) -> Spec:
         if what:
             raise UsageError(f"spec file '{shown(text)}' {what}; expected a path to a .yaml "
                              "file or a spec name (see `costcalc list`)")
+    from . import importers         # a model file (.onnx, .keras, Keras .json, or by content)
+    if importers.wants(text):
+        return importers.load(text)
     return load(name_or_path)
 
 

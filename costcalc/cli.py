@@ -304,6 +304,22 @@ def report(names, out_dir, check):
     _emit(f"wrote {len(written)} files to {out}")
 
 
+@cli.command("import")
+@click.argument("file")
+@click.option("-o", "--output", "out", metavar="SPEC.yaml", default=None,
+              help="Write the spec to this file (atomically) instead of standard output.")
+@click.option("--input", "input_shape", metavar="CxHxW",
+              help="Fix the input shape (needed when the model's dimensions are dynamic).")
+def import_cmd(file, out, input_shape):
+    """Turn an ONNX model or a Keras architecture (.json, .keras) into a readable spec."""
+    from .importers import spec_text, write_text
+    text = spec_text(file, input_shape)
+    if out is None:
+        _emit(text.rstrip("\n"))
+    else:
+        write_text(out, text)
+
+
 @cli.command()
 @format_option
 def ops(fmt):

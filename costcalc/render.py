@@ -167,6 +167,9 @@ def compare_dict(result) -> dict:
              "output_shape": list(s.output_shape), "totals": dict(s.totals)}
         d["ratio_to_first"] = {q: (s.totals[q] / first.totals[q] if first.totals[q] else None)
                                for q in ("params", "macs", "flops", "activations")}
+        notes = s.spec.data.get("notes")
+        if isinstance(notes, list) and notes:
+            d["notes"] = [str(n) for n in notes]
         out["specs"].append(d)
     ids = [s.id for s in sums]
     for key, e in result["breakdown"].items():
@@ -199,8 +202,13 @@ def render_compare(result, fmt="table") -> str:
     h = "### " if fmt == "markdown" else ""
     out = [f"{h}Totals (ratios to {first.id})", "", table(headers, rows, fmt), "",
            f"{h}Per layer, aligned by name (- : the spec has no such layer)", "",
-           table(b_headers, b_rows, fmt), "",
-           "MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops. Rules: `costcalc ops`."]
+           table(b_headers, b_rows, fmt), ""]
+    notes = [(s.id, str(n)) for s in sums for n in (s.spec.data.get("notes") or [])
+             if isinstance(s.spec.data.get("notes"), list)]
+    if notes:     # an imported file says what its import chose (folded batch norm: why params
+        out += [f"{h}Notes", ""] + [f"- {sid}: {n}" for sid, n in notes] + [""]   # differ)
+    out.append("MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops. Rules: "
+               "`costcalc ops`.")
     return "\n".join(out)
 
 
