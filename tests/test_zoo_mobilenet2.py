@@ -27,14 +27,10 @@ from costcalc.verify import measure
 KERAS = json.loads((Path(__file__).parent / "data" / "keras_layers_2017.json").read_text())
 
 
-def keras_make_divisible(v, divisor=8, min_value=None):
-    """keras/src/applications/mobilenet_v2.py _make_divisible, copied from the Keras source."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+def keras_filters(key, layer):
+    """The filters Keras itself built for a layer (recorded config), not a copy of its code."""
+    row = next(r for r in KERAS[key]["layers"] if r[0] == layer)
+    return row[3]["config"]["filters"]
 
 
 def macs(name, values=None, scope=None, input_shape=None):
@@ -87,17 +83,23 @@ TABLE2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3,
           (6, 160, 3, 2), (6, 320, 1, 1)]          # Sandler et al. Table 2: t, c, n, s
 
 
-def v2_macs_by_hand(alpha, res, classes=1000):
+FIRST_BLOCK = ["expanded_conv", "block_1", "block_3", "block_6", "block_10", "block_13",
+               "block_16"]                        # Keras's block ids of each Table 2 row
+
+
+def v2_macs_by_hand(key, res, classes=1000):
+    """Table 2's rows with the widths Keras chose for this alpha (its make_divisible rounding,
+    read from the recorded layers)."""
     h = math.ceil(res / 2)                                      # conv2d 3x3/2
-    cin = keras_make_divisible(32 * alpha, 8)
+    cin = keras_filters(key, "Conv1")
     total = h * h * 3 * 3 * 3 * cin
     for row, (t, c, n, s) in enumerate(TABLE2):
-        cout = keras_make_divisible(int(c * alpha), 8)
+        cout = keras_filters(key, FIRST_BLOCK[row] + "_project")
         for i in range(n):
             stride = s if i == 0 else 1
             total += inverted_residual_macs(h, h, cin, t, cout, stride, expand=row > 0)
             h, cin = math.ceil(h / stride), cout
-    last = keras_make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    last = keras_filters(key, "Conv_1")
     return total + h * h * cin * last + last * classes        # conv2d 1x1, avgpool, dense
 
 
@@ -107,11 +109,12 @@ V2_KEYS = sorted(k for k in KERAS if k.startswith("mobilenet-v2-"))
 @pytest.mark.parametrize("key", V2_KEYS)
 def test_v2_whole_network_macs_by_hand(key):
     alpha, res = float(key.split("-")[2]), int(key.split("-")[3])
-    assert macs("mobilenet-v2", {"alpha": alpha, "resolution": res}) == v2_macs_by_hand(alpha, res)
+    assert macs("mobilenet-v2", {"alpha": alpha, "resolution": res}) == v2_macs_by_hand(key, res)
 
 
 def test_v2_whole_network_macs_at_odd_size():
-    assert macs("mobilenet-v2", {"alpha": 0.75}, input_shape="3x161x161") == v2_macs_by_hand(0.75, 161)
+    assert macs("mobilenet-v2", {"alpha": 0.75}, input_shape="3x161x161") == \
+        v2_macs_by_hand("mobilenet-v2-0.75-224", 161)
 
 
 # ------------------------------------------------------------------ squeeze-and-excite
@@ -179,8 +182,9 @@ def test_v2_widths_follow_keras_make_divisible():
     # = 8 (no shortcut: 16 != 8), the last conv stays 1280 (alpha <= 1)
     s = summarize("mobilenet-v2", {"alpha": 0.35})
     shape = {r.name: tuple(r.output_shape) for r in s.layers}
-    assert shape["Conv1"][0] == keras_make_divisible(32 * 0.35) == 16
-    assert shape["expanded_conv_project"][0] == keras_make_divisible(int(16 * 0.35)) == 8
+    key = "mobilenet-v2-0.35-224"
+    assert shape["Conv1"][0] == keras_filters(key, "Conv1") == 16
+    assert shape["expanded_conv_project"][0] == keras_filters(key, "expanded_conv_project") == 8
     assert "expanded_conv_add" not in shape and shape["Conv_1"][0] == 1280
     # alpha 1.4 widens the last conv: _make_divisible(1792) = 1792
     assert next(r for r in summarize("mobilenet-v2", {"alpha": 1.4}).layers
