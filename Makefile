@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test fuzz verify clean oracle bench
+.PHONY: install demo test fuzz verify clean oracle bench browser
 
 # PyTorch (CPU build) is an optional test/benchmark dependency: the oracle in tests/test_oracle.py
 # and the comparison in bench/. Pinned; never a plain `pip install torch` (a multi-GB CUDA build).
@@ -21,7 +21,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	@$(VENV)/bin/costcalc compare inception-naive inception-bottleneck
 
-test: $(STAMP)
+# make test sets up everything its tests use: the PyTorch oracle and the browser (each test that
+# needs one skips with its reason when it cannot be installed here).
+test: $(STAMP) oracle browser
 	$(PY) -m pytest -q
 
 # The property tests (tests/test_properties.py) with a large random budget instead of make test's
@@ -42,6 +44,18 @@ oracle: $(STAMP)
 	@# torch.onnx.export(dynamo=True) needs onnxscript (tests/test_import_onnx.py)
 	@$(PY) -m pip show onnxscript >/dev/null 2>&1 \
 		|| $(PY) -m pip install --quiet --disable-pip-version-check onnxscript==$(ONNXSCRIPT_VERSION)
+
+# The browser test (tests/test_browser.py): Debian's chromium driven by Playwright's Python
+# package (never `playwright install`, which downloads its own browser).
+PLAYWRIGHT_VERSION ?= 1.64.1
+browser: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } \
+		|| echo "make browser: could not install chromium; tests/test_browser.py will skip"
+	@$(PY) -m pip show playwright >/dev/null 2>&1 || \
+		$(PY) -m pip install --quiet --disable-pip-version-check playwright==$(PLAYWRIGHT_VERSION) \
+		|| echo "make browser: could not install playwright; tests/test_browser.py will skip"
 
 bench: oracle
 	$(PY) bench/bench_forward.py --autodetect-blas
