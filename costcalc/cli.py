@@ -268,16 +268,23 @@ def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt
 @click.option("--bn-training", is_flag=True,
               help="Frozen batch norm in training mode too (default: inference mode).")
 @click.option("--inplace", is_flag=True, help="Activations overwrite their input (saves memory).")
+@click.option("--run", is_flag=True, help="Execute the step on real tensors (time, memory).")
+@click.option("--count", "counting", is_flag=True,
+              help="Execute it with counting kernels: every gradient multiply against the rules.")
+@click.option("--seed", type=_Int("an integer from 0 to 2^63 - 1"), default=0, show_default=True,
+              help="Seed of weights, input and the loss's weights (with --run).")
 @format_option
 def train_cmd(name, sets, input_shape, batch, trainable, freeze, trainable_from, optimizer, dtype,
-              samples, epochs, memory, bn_training, inplace, fmt):
+              samples, epochs, memory, bn_training, inplace, run, counting, seed, fmt):
     """Cost of a training step: forward, input- and weight-gradient MACs, memory."""
-    from .training import parse_bytes, render_train, train
+    from .training import counting_mismatches, parse_bytes, render_train, train
     result = train(name, _parse_sets(sets), input_shape, batch, trainable, freeze,
                    trainable_from, optimizer, dtype, samples, epochs,
                    parse_bytes(memory, "--memory") if memory is not None else None,
-                   bn_training, inplace)
+                   bn_training, inplace, run, counting, seed)
     _emit(render_train(result, fmt))
+    if counting_mismatches(result):
+        sys.exit(1)
 
 
 @cli.command()

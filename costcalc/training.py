@@ -131,6 +131,17 @@ def training_costs(model, trainable, summary=None, bn_training=False, inplace=Fa
         x = _volume(shape[layer.inputs[0]]) if layer.inputs else 0
         in_macs = r.macs if g.macs and need_in else 0
         w_macs = r.macs if g.macs and need_w else 0
+        inner = 0              # a separable conv's depthwise output, kept for its pointwise part
+        if op.name == "separable_conv2d":
+            # its two parts, each by the rule: the depthwise kernel trains, so the pointwise
+            # part (downstream of it) computes its input gradient even when nothing upstream
+            # of the layer trains
+            oc, oh, ow = shape[layer.name]
+            inner = oh * ow * shape[layer.inputs[0]][0] * a.depth_multiplier
+            if need_w and not need_in:
+                in_macs = inner * oc
+            if not need_w:
+                inner = 0
         bn_train = op.name == "batch_norm" and (need_w or bn_training)
         other = 0
         per = {"output": y, "input": x, "each input": y * len(layer.inputs)}[g.per]
@@ -163,6 +174,7 @@ def training_costs(model, trainable, summary=None, bn_training=False, inplace=Fa
                 if t not in saved:
                     saved.add(t)
                     keep += _volume(shape[t])
+            keep += inner
         if inplace and op.activation_cost is not None and layer.inputs and \
                 len(readers.get(layer.inputs[0], [])) == 1:
             alias[layer.name] = alias.get(layer.inputs[0], layer.inputs[0])
@@ -191,9 +203,12 @@ def _checked(value: int, what: str, model) -> int:
 
 def train(name_or_spec, overrides=None, input_shape=None, batch=1, trainable=(), freeze=(),
           trainable_from=None, optimizer="sgd", dtype="float32", samples=None, epochs=1,
-          memory=None, bn_training=False, inplace=False) -> TrainResult:
+          memory=None, bn_training=False, inplace=False, run=False, counting=False,
+          seed=0) -> TrainResult:
     """The cost of one training step (and of an epoch of ``samples``) of a spec with the chosen
-    layers trainable. ``memory`` (bytes) asks for the largest batch that fits."""
+    layers trainable. ``memory`` (bytes) asks for the largest batch that fits. ``run`` executes
+    the step (costcalc/backward.py; ``counting``: loop kernels that count every multiply of each
+    gradient), kept as ``.step`` next to the analytic counts."""
     from .analysis import check_batch
     check_batch(batch)
     if optimizer not in OPTIMIZER_COPIES:
@@ -251,7 +266,14 @@ def train(name_or_spec, overrides=None, input_shape=None, batch=1, trainable=(),
     settings = {"optimizer": optimizer, "dtype": dtype, "bn_training": bn_training,
                 "inplace": inplace, "trainable": list(trainable), "freeze": list(freeze),
                 "trainable_from": trainable_from}
-    return TrainResult(spec, model, s, rows, totals, mem, settings)
+    result = TrainResult(spec, model, s, rows, totals, mem, settings)
+    result.step = None
+    if run or counting:
+        from .backward import train_step
+        result.step = train_step(model, mask, batch, seed,
+                                 dtype if dtype in ("float32", "float64") else "float32",
+                                 counting, bn_training=bn_training)
+    return result
 
 
 def _io(model, s, k) -> int:
@@ -315,6 +337,27 @@ def render_train(r: TrainResult, fmt="table") -> str:
                  f"{human_bytes(m['saved_activations'])}; peak {human_bytes(m['peak'])}")
     if "largest_batch" in m:
         lines.append(f"Largest batch in {human_bytes(m['limit'])}: {m['largest_batch']:,}")
+    step = getattr(r, "step", None)
+    if step is not None:
+        lines.append(f"Executed step ({step.dtype}, batch {step.batch}): {step.seconds:.3f} s; "
+                     f"measured peak {human_bytes(step.peak_bytes)} (analytic "
+                     f"{human_bytes(m['peak'])}; the measured one counts live arrays only)")
+        if step.counting:
+            bad = counting_mismatches(r)
+            lines.append("Counting mode: executed input- and weight-gradient multiplies "
+                         + ("equal the analytic counts on every layer" if not bad else
+                            f"differ on {len(bad)} layers: {', '.join(bad[:5])}"))
     lines += ["", "Rules: `costcalc ops` (the conventions' training lines and each op's "
               "backward rule)."]
     return "\n".join(lines)
+
+
+def counting_mismatches(r: TrainResult) -> list:
+    """Layers whose executed gradient multiplies (a counting step) differ from the rules."""
+    if r.step is None or not r.step.counting:
+        return []
+    steps = {x.name: x for x in r.step.layers}
+    batch = r.totals["batch"]
+    return [x.name for x in r.rows if x.name in steps and (
+        (steps[x.name].input_grad_multiplies or 0) != x.input_grad_macs * batch
+        or (steps[x.name].weight_grad_multiplies or 0) != x.weight_grad_macs * batch)]

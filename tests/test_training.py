@@ -1,6 +1,7 @@
 """Training costs (costcalc/training.py, issue 13) against derivations written out here, and
 PyTorch's FlopCounterMode as the peer in the same run (where it agrees, and where it does not:
 grouped and depthwise weight gradients)."""
+import json
 import textwrap
 
 import pytest
@@ -254,3 +255,33 @@ def test_every_op_declares_its_backward_and_ops_shows_it():
     text = render_ops()
     assert text.count("    backward:   ") == len(ops.OPS) - 1          # every op but input
     assert "training MACs: for convolutions" in text                   # the conventions
+
+
+def test_a_separable_layer_is_its_two_parts():
+    """Xception's block14_sepconv1 with nothing upstream training: the depthwise kernel trains,
+    so the pointwise part, downstream of it, computes its input gradient:
+    H*W*C_in*filters = 10*10*1024*1536 (Keras Xception exit flow at 299: a 10x10 map)."""
+    r = train("xception", trainable=["block14*", "avg_pool", "predictions"])
+    row = next(x for x in r.rows if x.name == "block14_sepconv1")
+    assert not row.needs_input_grad and row.needs_weight_grad
+    assert row.input_grad_macs == 10 * 10 * 1024 * 1536
+    assert row.weight_grad_macs == row.forward_macs == 10 * 10 * 1024 * (9 + 1536)
+
+
+def test_train_command(run_cli):
+    code, out, err = run_cli("train", "conv5x5-bottleneck", "--count", "--format", "table")
+    assert code == 0, err
+    assert "equal the analytic counts on every layer" in out
+    code, out, err = run_cli("train", "resnet50", "--format", "json", "--batch", "2",
+                             "--memory", "16GiB", "--optimizer", "adamw")
+    d = json.loads(out)
+    for key in ("trainable_params", "forward_macs", "backward_macs", "input_grad_macs",
+                "weight_grad_macs", "step_flops"):
+        assert key in d["totals"]
+    assert d["totals"]["backward_macs"] == 2 * (2 * 3_857_973_248 - 118_013_952)
+    assert set(d["memory"]) >= {"weights", "gradients", "optimizer_state", "saved_activations",
+                                "peak", "largest_batch"}
+    code, out, err = run_cli("train", "resnet50", "--freeze", "nothing*")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli("train", "resnet50", "--memory", "lots")
+    assert code == 2 and "is not a size" in err

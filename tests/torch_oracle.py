@@ -155,7 +155,14 @@ def op_avg_pool2d(xs, ws, attrs):
     cols = F.unfold(xp, attrs["kernel"], attrs["dilation"], 0, attrs["strides"])
     sums = cols.reshape(n, c, kh * kw, ho * wo).sum(dim=2).reshape(n, c, ho, wo)
     if incl:
-        return sums / (kh * kw)
+        # PyTorch's divisor with count_include_pad: the window's taps inside the padded input
+        # (the spec's pads count, a ceil-mode overhang past them does not)
+        (_, pt, pb), (_, pl, pr) = window_2d(attrs, x.shape[2], x.shape[3], attrs["ceil_mode"])
+        ones = torch.ones((1, 1, x.shape[2] + pt + pb, x.shape[3] + pl + pr), dtype=x.dtype,
+                          device=x.device)
+        ones = F.pad(ones, (0, r - pr, 0, b - pb))          # the overhang: not counted
+        inside = F.unfold(ones, attrs["kernel"], attrs["dilation"], 0, attrs["strides"]).sum(dim=1)
+        return sums / inside.reshape(1, 1, ho, wo)
     ones = F.pad(torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device),
                  (l, r, t, b))
     inside = F.unfold(ones, attrs["kernel"], attrs["dilation"], 0, attrs["strides"]).sum(dim=1)

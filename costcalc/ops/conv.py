@@ -204,7 +204,8 @@ class SeparableConv2D(Op):
     name = "separable_conv2d"
     grad = Grad(macs=True, weight=lambda a: a.bias, saves=("input",), saves_when="weight",
                 why="its depthwise and pointwise parts, each by the conv2d rule: each gradient the"
-                    " forward MACs")
+                    " forward MACs; the pointwise part's input gradient is needed whenever the "
+                    "depthwise kernel trains, and the depthwise output is kept for it")
     summary = "depthwise then 1x1 pointwise convolution in one layer (Keras SeparableConv2D)"
     attrs = (Int("filters", doc="output channels of the pointwise step"),) + window_attrs() + (
         Int("depth_multiplier", 1, doc="depthwise filters per input channel"),
