@@ -47,7 +47,7 @@ oracle: $(STAMP)
 
 # The browser test (tests/test_browser.py): Debian's chromium driven by Playwright's Python
 # package (never `playwright install`, which downloads its own browser).
-PLAYWRIGHT_VERSION ?= 1.64.1
+PLAYWRIGHT_VERSION ?= 1.65.2
 browser: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 		{ apt-get install -y -qq chromium >/dev/null 2>&1 || \

@@ -143,12 +143,18 @@ def summary(name, sets, input_shape, batch, fmt):
 @batch_option
 @click.option("--depth", type=_Int("a positive integer"), default=None,
               help="Group the breakdown by the first N parts of each layer's name path.")
+@click.option("--html", "html_file", metavar="FILE", default=None,
+              help="Also write an interactive compare page (self-contained HTML).")
 @format_option
-def compare(names, sets, input_shape, batch, depth, fmt):
+def compare(names, sets, input_shape, batch, depth, html_file, fmt):
     """Totals of several specs side by side, ratios to the first, and a per-layer breakdown."""
     from .analysis import compare as run
     from .render import render_compare
-    _emit(render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt))
+    text = render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt)
+    if html_file is not None:
+        from .html import compare_html
+        compare_html(list(names), html_file, _parse_sets(sets), input_shape, batch)
+    _emit(text)
 
 
 @cli.command("sweep")
@@ -293,9 +299,24 @@ def train_cmd(name, sets, input_shape, batch, trainable, freeze, trainable_from,
               help="Folder to write to (default: the project's reports/).")
 @click.option("--check", is_flag=True,
               help="Regenerate in memory and fail if the committed reports differ.")
-def report(names, out_dir, check):
+@click.option("--html", "html_dir", is_flag=False, flag_value="", default=None,
+              metavar="[DIR]", help="Write interactive HTML pages instead (default DIR: "
+              "reports/html, not committed).")
+@set_option
+def report(names, out_dir, check, html_dir, sets):
     """Write the markdown cost reports (index, one per spec, contrasts) deterministically."""
     from pathlib import Path
+    if html_dir is not None:
+        from .html import write_html
+        if check:
+            raise UsageError("--check compares the markdown reports; it does not apply to --html")
+        target = Path(html_dir or out_dir or "reports/html")
+        written = write_html(target, list(names) or None, _parse_sets(sets))
+        _emit(f"wrote {len(written)} HTML pages to {target} (open {written[-1]})")
+        return
+    if sets:
+        raise UsageError("--set applies to --html pages; the markdown reports use each spec's "
+                         "own settings")
     from .report import ReportsOutOfDate, check as run_check, write
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "reports"
     if check:

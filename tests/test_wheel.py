@@ -73,3 +73,6 @@ def test_list_and_summarise_every_spec_from_elsewhere(installed):
     rep = run(venv, tmp, "report", "--out", str(tmp / "reports"))
     assert rep.returncode == 0, rep.stderr
     assert (tmp / "reports" / "efficientnet-scaling.md").is_file()
+    page = run(venv, tmp, "report", "--html", str(tmp / "html"), "resnet50")
+    assert page.returncode == 0, page.stderr
+    assert "dagre" in (tmp / "html" / "resnet50.html").read_text()     # the vendored layout
