@@ -128,12 +128,22 @@ def list_cmd(fmt):
 @set_option
 @input_option
 @batch_option
+@click.option("--columns", type=_Choice(("counts", "bytes")), default="counts",
+              show_default=True,
+              help="bytes: bytes read and written per layer and FLOPs per byte (issue 15).")
+@click.option("--dtype", default="float32", show_default=True,
+              help="With --columns bytes: float32, float16, int8 or float64.")
 @format_option
-def summary(name, sets, input_shape, batch, fmt):
+def summary(name, sets, input_shape, batch, columns, dtype, fmt):
     """Per-layer table of a spec (like Keras model.summary()): shapes, params, MACs, FLOPs."""
     from .analysis import summarize
+    s = summarize(name, _parse_sets(sets), input_shape, batch)
+    if columns == "bytes":
+        from .roofline import render_bytes
+        _emit(render_bytes(s, dtype, fmt))
+        return
     from .render import render_summary
-    _emit(render_summary(summarize(name, _parse_sets(sets), input_shape, batch), fmt))
+    _emit(render_summary(s, fmt))
 
 
 @cli.command()
@@ -291,6 +301,38 @@ def train_cmd(name, sets, input_shape, batch, trainable, freeze, trainable_from,
     _emit(render_train(result, fmt))
     if counting_mismatches(result):
         sys.exit(1)
+
+
+@cli.command("latency")
+@click.argument("name")
+@set_option
+@input_option
+@batch_option
+@click.option("--device", default=None, metavar="PROFILE",
+              help="A built-in profile (`costcalc calibrate --list`) or a profile file; default: "
+              "this machine's (calibrated once).")
+@click.option("--dtype", default="float32", show_default=True)
+@click.option("--measure", is_flag=True, help="Also run the forward pass: measured per layer.")
+@format_option
+def latency_cmd(name, sets, input_shape, batch, device, dtype, measure, fmt):
+    """Roofline time per layer: max(FLOPs/peak, bytes/bandwidth), the bound, measured with --measure."""
+    from .roofline import latency, render_latency
+    _emit(render_latency(latency(name, _parse_sets(sets), input_shape, batch, dtype, device,
+                                 measure=measure), fmt))
+
+
+@cli.command("calibrate")
+@click.option("--seconds", type=float, default=2.0, show_default=True,
+              help="Measuring time per kernel.")
+@click.option("--list", "list_profiles", is_flag=True, help="Show the built-in profiles instead.")
+@format_option
+def calibrate_cmd(seconds, list_profiles, fmt):
+    """Measure this machine's peak FLOP/s (sgemm) and memory bandwidth (STREAM) into a profile."""
+    from .roofline import calibrate, render_profile, render_profiles
+    if list_profiles:
+        _emit(render_profiles(fmt))
+        return
+    _emit(render_profile(calibrate(seconds), fmt))
 
 
 @cli.command()

@@ -75,7 +75,21 @@ Counting conventions (costcalc follows these for every op; see `costcalc ops` fo
   adam and adamw 2 copies of the trainable params), saved activations (what each backward reads,
   each tensor once) x batch; peak adds the larger of the forward's peak alive activations and the
   saved ones plus the largest layer's input and output gradient, x batch.
+- bytes (`summary --columns bytes`, `latency`): each layer reads each input tensor and its weights
+  once and writes its output once, at the dtype's size (float32 4, float16 2, int8 1), weights once
+  per batch; intensity = FLOPs / (bytes read + bytes written). Ignored: caches, fusion,
+  im2col/Winograd buffers, workspace; views (flatten, reshape, dropout) count as copies.
+- roofline time (`latency`): per layer max(FLOPs / peak, bytes / bandwidth) of a device profile,
+  compute-bound when the first is at least the second. Ignored besides: per-layer launch
+  overhead, kernels running below the peak, overlap between layers.
 """
+
+
+def conventions_entry(start: str) -> str:
+    """One entry of CONVENTIONS (its lines joined), by how it starts: reports quote it."""
+    entries = CONVENTIONS.split("\n- ")
+    hit = next(e for e in entries if e.startswith(start))
+    return " ".join(line.strip() for line in hit.splitlines())
 
 
 def explain(code, op, attrs: dict, in_shapes: list) -> str:
