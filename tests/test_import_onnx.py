@@ -264,7 +264,7 @@ def test_pytorch_layers_by_hand():
 
 
 # ----------------------------------------------------------------------------- exported graphs
-EXPORTED = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
+EXPORTED = sorted(p.stem for p in FIXTURES.glob("*.onnx") if not p.stem.endswith("-tf2onnx"))
 
 
 def _spec_model(name):
@@ -800,3 +800,21 @@ def test_compare_with_its_export_says_where_and_why_params_differ(run_cli):
     added_bias = sum(r.output_shape[0] for r in spec.layers if r.op == "conv2d")  # no bias before
     imported = summarize(onnx_file)
     assert spec.totals["params"] - imported.totals["params"] == bn - added_bias
+
+
+@pytest.mark.parametrize("fixture,spec,settings", [
+    ("mobilenet-tf2onnx.onnx", "mobilenet", {"classes": 10, "resolution": 128}),
+    ("resnet50-tf2onnx.onnx", "resnet50", {"classes": 10, "resolution": 64}),
+])
+def test_tf2onnx_exports_count_as_the_keras_spec(fixture, spec, settings):
+    """Keras models converted by tf2onnx 1.17.0 (tools/export_tf2onnx.py): NHWC input, batch
+    norm folded by tf2onnx's optimizer. The same MACs and the same conv/dense kernels as the
+    Keras-exact spec; no batch norm left."""
+    from costcalc.analysis import summarize
+    from costcalc.verify import measure
+    path = str(Path(__file__).parent / "data" / "onnx" / fixture)
+    imported, ours = summarize(path), summarize(spec, settings)
+    assert "tf2onnx" in imported.spec.source["producer"]
+    assert imported.totals["macs"] == ours.totals["macs"]
+    assert measure(imported, "weights") == measure(ours, "weights")
+    assert not any(r.op == "batch_norm" for r in imported.layers)
