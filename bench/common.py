@@ -1,7 +1,6 @@
 """What the benchmarks share: machine facts and their sections of reports/performance.md."""
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,13 +10,8 @@ PREAMBLE = ("# Performance\n\nMachine-dependent measurements (everything else in
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from costcalc.roofline import cpu_model as model      # one reader of /proc/cpuinfo
+    return model()
 
 
 def write_section(name: str, section: str) -> None:

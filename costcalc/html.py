@@ -432,17 +432,8 @@ def index_page(entries: list) -> str:
 
 # ----------------------------------------------------------------------------- writing
 def _prepare_dir(out: Path, what: str = "the HTML reports"):
-    try:
-        if out.exists() and not out.is_dir():
-            raise ReportWriteError(f"cannot write {what} to '{out}': it is a file, "
-                                   "not a folder; expected a folder (or a path to create)")
-        out.mkdir(parents=True, exist_ok=True)
-    except ReportWriteError:
-        raise
-    except OSError as exc:
-        raise ReportWriteError(f"cannot create the folder '{exc.filename or out}': "
-                               f"{exc.strerror or type(exc).__name__}; expected a writable "
-                               "place") from None
+    from .report import prepare_dir
+    prepare_dir(out, what)
 
 
 def _write_all(files: dict) -> list[Path]:

@@ -192,27 +192,11 @@ def conv_transpose_input_grad_direct(gfull, w, sh, sw, dh, dw, groups, h, wd):
     return dx, count
 
 
-@njit(cache=True)
 def conv_transpose_weight_grad_direct(x, gfull, kh, kw, sh, sw, dh, dw, groups):
-    """Kernel gradient (C_in, C_out/groups, kh, kw) of a transposed convolution."""
-    n, c_in, h, wd = x.shape
-    og = gfull.shape[1] // groups
-    cg = c_in // groups
-    dwt = np.zeros((c_in, og, kh, kw), dtype=gfull.dtype)
-    count = 0
-    for s in range(n):
-        for ci in range(c_in):
-            base = (ci // cg) * og
-            for iy in range(h):
-                for ix in range(wd):
-                    v = x[s, ci, iy, ix]
-                    for o in range(og):
-                        for i in range(kh):
-                            r = iy * sh + i * dh
-                            for j in range(kw):
-                                dwt[ci, o, i, j] += v * gfull[s, base + o, r, ix * sw + j * dw]
-                                count += 1
-    return dwt, count
+    """Kernel gradient (C_in, C_out/groups, kh, kw) of a transposed convolution: the kernel
+    gradient of a convolution with the roles swapped (the input x plays the output gradient,
+    the full output gradient the padded input), so the same loop."""
+    return conv2d_weight_grad_direct(gfull, x, kh, kw, sh, sw, dh, dw, groups)
 
 
 def conv_transpose_input_grad(gfull, w, sh, sw, dh, dw, groups, h, wd):

@@ -238,15 +238,12 @@ def _write_text(path: Path, text: str):
         f.flush()
 
 
-def write(out_dir, names=None) -> list[str]:
-    """Write every report, all or nothing: everything is computed first, then each file goes
-    to NAME.tmp, and only when every .tmp is complete are they renamed over the reports. Any
-    I/O error is one clear error naming the path; no .tmp file is left behind."""
-    files = build(names)        # everything is computed before anything is written
-    out = Path(out_dir)
+def prepare_dir(out: Path, what: str = "the reports") -> None:
+    """The output folder, created if needed; a file in the way or an OS error is one clear
+    ReportWriteError (the markdown and the HTML reports share this)."""
     try:
         if out.exists() and not out.is_dir():
-            raise ReportWriteError(f"cannot write the reports to '{out}': it is a file, not a "
+            raise ReportWriteError(f"cannot write {what} to '{out}': it is a file, not a "
                                    "folder; expected a folder (or a path to create)")
         out.mkdir(parents=True, exist_ok=True)
     except ReportWriteError:
@@ -254,6 +251,15 @@ def write(out_dir, names=None) -> list[str]:
     except OSError as exc:
         raise ReportWriteError(f"cannot create the folder '{exc.filename or out}': "
                                f"{_os_reason(exc)}; expected a writable place") from None
+
+
+def write(out_dir, names=None) -> list[str]:
+    """Write every report, all or nothing: everything is computed first, then each file goes
+    to NAME.tmp, and only when every .tmp is complete are they renamed over the reports. Any
+    I/O error is one clear error naming the path; no .tmp file is left behind."""
+    files = build(names)        # everything is computed before anything is written
+    out = Path(out_dir)
+    prepare_dir(out)
     for fname in files:
         target = out / fname
         if target.is_dir() or (target.exists() and not target.is_file()):

@@ -419,7 +419,7 @@ def _load_average():
         return None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -562,7 +562,7 @@ def calibrate(seconds: float = 2.0, path=None, save: bool = True) -> Profile:
             "these peaks are low and vary between runs; calibrate again when it is idle."
             if cpus and load > 0.5 * cpus else "")
     measured = {
-        "date": now, "seconds": float(seconds), "cpu": _cpu_model(), "logical_cpus": cpus,
+        "date": now, "seconds": float(seconds), "cpu": cpu_model(), "logical_cpus": cpus,
         "python": platform.python_version(), "blas": _blas_name(),
         "load_average": [load_before, load_after],
         "gemm": {d: {k: (float(v) if isinstance(v, float) else v) for k, v in g.items()}
@@ -570,7 +570,7 @@ def calibrate(seconds: float = 2.0, path=None, save: bool = True) -> Profile:
         "stream": {k: (float(v) if isinstance(v, float) else v) for k, v in stream.items()},
     }
     profile = Profile(
-        name=MACHINE, title=f"{_cpu_model()} ({cpus} logical CPUs), measured",
+        name=MACHINE, title=f"{cpu_model()} ({cpus} logical CPUs), measured",
         kind="cpu",
         source=(f"measured on this machine by `costcalc calibrate` ({now}): peak = best NumPy "
                 "n x n matrix product per dtype (2 n^3 FLOPs), bandwidth = best STREAM triad "
