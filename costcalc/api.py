@@ -21,7 +21,8 @@ from . import analysis, render
 from .spec import Spec
 
 LAYER_COLUMNS = ("name", "op", "inputs", "output_shape", "params", "trainable_params",
-                 "macs", "other_ops", "flops", "activations", "block", "line")
+                 "macs", "other_ops", "flops", "activations", "bytes_read", "bytes_written",
+                 "intensity", "block", "line")
 SUM_COLUMNS = ("params", "trainable_params", "macs", "other_ops", "flops", "activations")
 
 
@@ -48,6 +49,8 @@ class Analysis:
         self.totals: dict = dict(summary.totals)
         seps = tuple({summary.spec.sep, "/"})
         self._seps = seps
+        from .roofline import layer_bytes
+        moved = {b.name: b for b in layer_bytes(summary, "float32")}   # the conventions' model
         rows = []
         for r in summary.layers:
             rows.append({"name": r.name, "op": r.op, "inputs": list(r.inputs),
@@ -55,6 +58,9 @@ class Analysis:
                          "trainable_params": r.trainable_params, "macs": r.macs,
                          "other_ops": r.other_ops, "flops": r.flops,
                          "activations": r.activations,
+                         "bytes_read": moved[r.name].bytes_read,
+                         "bytes_written": moved[r.name].bytes_written,
+                         "intensity": moved[r.name].intensity,
                          "block": "/".join(r.scope) if r.scope else "", "line": r.line})
         self.layers = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
 

@@ -304,9 +304,11 @@ def parse_bytes(text, option="--memory") -> int:
 
 
 def train_dict(r: TrainResult) -> dict:
+    size, batch = BYTES[r.settings["dtype"]], r.totals["batch"]
     return {"spec": r.spec.id, "input_shape": list(r.model.input_shape),
             "settings": r.settings, "totals": r.totals, "memory": r.memory,
-            "layers": [dataclasses.asdict(row) for row in r.rows]}
+            "layers": [{**dataclasses.asdict(row),
+                        "saved_bytes": row.saved_elements * batch * size} for row in r.rows]}
 
 
 def render_train(r: TrainResult, fmt="table") -> str:
@@ -314,10 +316,11 @@ def render_train(r: TrainResult, fmt="table") -> str:
     if fmt == "json":
         return dumps(train_dict(r))
     headers = ["layer", "op", "weight grad", "input grad", "forward MACs", "input-grad MACs",
-               "weight-grad MACs", "backward other ops", "saved elements"]
+               "weight-grad MACs", "backward other ops", "saved bytes"]
     rows = [[x.name, x.op, "yes" if x.needs_weight_grad else "", "yes" if x.needs_input_grad
              else "", x.forward_macs, x.input_grad_macs, x.weight_grad_macs,
-             x.backward_other_ops, x.saved_elements] for x in r.rows]
+             x.backward_other_ops,
+             x.saved_elements * r.totals["batch"] * BYTES[r.settings["dtype"]]] for x in r.rows]
     if fmt == "csv":
         return table(headers, rows, "csv")
     t, m = r.totals, r.memory

@@ -68,3 +68,12 @@ def test_bad_api_input_is_a_costcalc_error():
         costcalc.analyze("resnet50").by_block(0)
     with pytest.raises(AttributeError):
         costcalc.no_such_function
+
+
+def test_layers_carry_the_bytes_columns():
+    """conv5x5: a 5x5 conv 192 -> 32 on 28x28 (no bias), float32: reads the input and the
+    kernel, writes the output, 4 bytes each."""
+    row = costcalc.analyze("conv5x5").layers.iloc[0]
+    assert row.bytes_read == (192 * 28 * 28 + 5 * 5 * 192 * 32) * 4
+    assert row.bytes_written == 32 * 28 * 28 * 4
+    assert row.intensity == pytest.approx(row.flops / (row.bytes_read + row.bytes_written))
