@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from .kernels import im2col
+from .kernels_norm import group_stats
 
 
 # ----------------------------------------------------------------------------- convolutions
@@ -409,19 +410,7 @@ def group_norm_backward(x, g, groups, gamma, eps):
     for s in range(n):
         for gr in range(groups):
             lo = gr * cg
-            tot = 0.0
-            for ch in range(lo, lo + cg):
-                for i in range(h):
-                    for j in range(w):
-                        tot += x[s, ch, i, j]
-            mu = tot / cnt
-            sq = 0.0
-            for ch in range(lo, lo + cg):
-                for i in range(h):
-                    for j in range(w):
-                        d = x[s, ch, i, j] - mu
-                        sq += d * d
-            r = 1.0 / math.sqrt(sq / cnt + eps)
+            mu, r = group_stats(x, s, lo, lo + cg, eps)
             a = 0.0
             b = 0.0
             for ch in range(lo, lo + cg):

@@ -65,30 +65,38 @@ def layer_norm_channels(x, gamma, beta, eps):
     return y
 
 
+@njit(cache=True, error_model="numpy")
+def group_stats(x, s, lo, hi, eps):
+    """Mean and 1/sqrt(variance + eps) of sample s's channels lo..hi-1 over H x W (two passes:
+    the mean, then the squared deviations). The forward and the backward of group norm share it."""
+    h, w = x.shape[2], x.shape[3]
+    cnt = (hi - lo) * h * w
+    tot = 0.0
+    for ch in range(lo, hi):
+        for i in range(h):
+            for j in range(w):
+                tot += x[s, ch, i, j]
+    m = tot / cnt
+    sq = 0.0
+    for ch in range(lo, hi):
+        for i in range(h):
+            for j in range(w):
+                d = x[s, ch, i, j] - m
+                sq += d * d
+    return m, 1.0 / math.sqrt(sq / cnt + eps)
+
+
 @njit(cache=True, error_model="numpy")   # epsilon 0 on a constant group: nan, as PyTorch
 def group_norm(x, groups, gamma, beta, eps):
     """Group norm: statistics over (C/groups) x H x W per sample and group, then the per-channel
     gamma and beta. groups = C is instance norm; C must be divisible by groups."""
     n, c, h, w = x.shape
     cg = c // groups
-    cnt = cg * h * w
     y = np.empty_like(x)
     for s in range(n):
         for g in range(groups):
             lo = g * cg
-            tot = 0.0
-            for ch in range(lo, lo + cg):
-                for i in range(h):
-                    for j in range(w):
-                        tot += x[s, ch, i, j]
-            m = tot / cnt
-            sq = 0.0
-            for ch in range(lo, lo + cg):
-                for i in range(h):
-                    for j in range(w):
-                        d = x[s, ch, i, j] - m
-                        sq += d * d
-            inv = 1.0 / math.sqrt(sq / cnt + eps)
+            m, inv = group_stats(x, s, lo, lo + cg, eps)
             for ch in range(lo, lo + cg):
                 k = inv * gamma[ch]
                 b = beta[ch]
