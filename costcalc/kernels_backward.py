@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import im2col
+from .kernels import dense_direct, im2col
 from .kernels_norm import group_stats
 
 
@@ -135,36 +135,16 @@ def conv2d_weight_grad(xp, g, kh, kw, sh, sw, dh, dw, groups):
 
 
 # ----------------------------------------------------------------------------- dense
-@njit(cache=True)
 def dense_input_grad_direct(g, w):
-    """g (N, units), w (units, C_in): dx = g w, every multiply counted."""
-    n, units = g.shape
-    c_in = w.shape[1]
-    dx = np.zeros((n, c_in), dtype=g.dtype)
-    count = 0
-    for s in range(n):
-        for u in range(units):
-            gv = g[s, u]
-            for c in range(c_in):
-                dx[s, c] += gv * w[u, c]
-                count += 1
-    return dx, count
+    """g (N, units), w (units, C_in): dx = g w, every multiply counted: the forward's loop
+    (kernels.dense_direct) with the kernel transposed."""
+    return dense_direct(g, w.T)
 
 
-@njit(cache=True)
 def dense_weight_grad_direct(x, g):
-    """x (N, C_in), g (N, units): dw = g^T x (units, C_in), every multiply counted."""
-    n, units = g.shape
-    c_in = x.shape[1]
-    dw = np.zeros((units, c_in), dtype=g.dtype)
-    count = 0
-    for s in range(n):
-        for u in range(units):
-            gv = g[s, u]
-            for c in range(c_in):
-                dw[u, c] += gv * x[s, c]
-                count += 1
-    return dw, count
+    """x (N, C_in), g (N, units): dw = g^T x (units, C_in), every multiply counted: the
+    forward's loop over the batch axis."""
+    return dense_direct(g.T, x.T)
 
 
 # ----------------------------------------------------------------------------- transposed conv
