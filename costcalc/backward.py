@@ -492,15 +492,6 @@ def dense_backward(c, g):
     return [dx], wg
 
 
-def tconv_forward(c, xs):
-    x = xs[0]
-    z, _ = c.layer.op.forward(xs, c.ws, _lin_view(c.a), False)
-    if c.need_w:
-        c.saved["x"] = x
-    c.saved["xshape"] = x.shape
-    return _epilogue_forward(c, np.ascontiguousarray(z, dtype=c.dt))
-
-
 def tconv_backward(c, g):
     from .ops.resample import tconv_hw
     k = _k()
@@ -908,7 +899,7 @@ def _handlers():
         "depthwise_conv2d": (conv_forward, lambda c, g: conv_backward(c, g, lambda cin: cin)),
         "separable_conv2d": (separable_forward, separable_backward),
         "dense": (conv_forward, dense_backward),
-        "conv2d_transpose": (tconv_forward, tconv_backward),
+        "conv2d_transpose": (conv_forward, tconv_backward),   # keeps its input as conv does
         "batch_norm": (bn_forward, bn_backward),
         "scale_bias": (scale_bias_forward, scale_bias_backward),
         "layer_norm": (keep_input_forward, layer_norm_backward),

@@ -437,40 +437,9 @@ def _prepare_dir(out: Path, what: str = "the HTML reports"):
 
 
 def _write_all(files: dict) -> list[Path]:
-    """Write {Path: text} all or nothing: each to NAME.tmp first, then renamed."""
-    for target in files:
-        if target.is_dir() or (target.exists() and not target.is_file()):
-            raise ReportWriteError(f"cannot write '{target}': a "
-                                   f"{'directory' if target.is_dir() else 'non-regular file'} "
-                                   "is in the way; expected a regular file or nothing there")
-    pending: list = []
-    try:
-        for target, text in files.items():
-            tmp = target.with_name(target.name + ".tmp")
-            pending.append(tmp)
-            try:
-                with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(text)
-            except OSError as exc:
-                raise ReportWriteError(f"cannot write '{tmp}': "
-                                       f"{exc.strerror or type(exc).__name__}; expected a "
-                                       "writable folder with free space") from None
-        for target in files:
-            tmp = target.with_name(target.name + ".tmp")
-            try:
-                tmp.replace(target)
-            except OSError as exc:
-                raise ReportWriteError(f"cannot replace '{target}': "
-                                       f"{exc.strerror or type(exc).__name__}; expected a "
-                                       "writable folder") from None
-            pending.remove(tmp)
-    finally:
-        for tmp in pending:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-    return list(files)
+    """Write {Path: text} all or nothing (report.write_all)."""
+    from .report import write_all
+    return write_all(files)
 
 
 def _names(names) -> list:

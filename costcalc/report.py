@@ -260,28 +260,35 @@ def write(out_dir, names=None) -> list[str]:
     files = build(names)        # everything is computed before anything is written
     out = Path(out_dir)
     prepare_dir(out)
-    for fname in files:
-        target = out / fname
+    write_all({out / fname: text for fname, text in files.items()})
+    return sorted(files)
+
+
+def write_all(files: dict) -> list:
+    """Write {Path: text} all or nothing: each to NAME.tmp, and only when every .tmp is complete
+    are they renamed over their targets; any I/O error is one ReportWriteError naming the path,
+    and no .tmp file is left behind (the markdown and the HTML reports both write this way)."""
+    for target in files:
         if target.is_dir() or (target.exists() and not target.is_file()):
             raise ReportWriteError(f"cannot write '{target}': a "
                                    f"{'directory' if target.is_dir() else 'non-regular file'} "
                                    "is in the way; expected a regular file or nothing there")
     written: list = []
     try:
-        for fname, text in files.items():
-            tmp = out / (fname + ".tmp")
+        for target, text in files.items():
+            tmp = target.with_name(target.name + ".tmp")
             written.append(tmp)
             try:
                 _write_text(tmp, text)
             except OSError as exc:
                 raise ReportWriteError(f"cannot write '{tmp}': {_os_reason(exc)}; expected a "
                                        "writable folder with free space") from None
-        for fname in files:
-            tmp = out / (fname + ".tmp")
+        for target in files:
+            tmp = target.with_name(target.name + ".tmp")
             try:
-                tmp.replace(out / fname)
+                tmp.replace(target)
             except OSError as exc:
-                raise ReportWriteError(f"cannot replace '{out / fname}': {_os_reason(exc)}; "
+                raise ReportWriteError(f"cannot replace '{target}': {_os_reason(exc)}; "
                                        "expected a writable folder") from None
             written.remove(tmp)
     finally:
@@ -290,7 +297,7 @@ def write(out_dir, names=None) -> list[str]:
                 tmp.unlink()
             except OSError:
                 pass
-    return sorted(files)
+    return list(files)
 
 
 def check(out_dir) -> list[str]:
