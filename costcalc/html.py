@@ -23,7 +23,6 @@ from . import ops
 from .analysis import BYTES_PER_ELEMENT, compare as run_compare, load_spec, summarize
 from .errors import CostcalcError, UsageError
 from .render import human, human_bytes, ratio_text, shape_text, source_text
-from .report import ReportWriteError
 
 WEB = Path(__file__).resolve().parent / "web"
 SAFE_INT = 2**53 - 1            # larger integers go to the page as strings (exact digits)

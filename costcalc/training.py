@@ -78,7 +78,8 @@ def select_trainable(model, trainable=(), freeze=(), trainable_from=None) -> lis
             if trainable_from not in names:
                 hint = ops.closest(trainable_from, names)
                 raise UsageError(f"--trainable-from: no layer {shown(trainable_from)}"
-                                 + (f"; did you mean '{hint}'?" if hint else ""))
+                                 + (f"; did you mean '{hint}'?" if hint else "; expected a "
+                                    "layer name as `costcalc summary` lists them"))
             start = names.index(trainable_from)
         chosen = [k >= start or any(_matches(layer, p) for p in trainable)
                   for k, layer in enumerate(layers)]
