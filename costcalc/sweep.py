@@ -404,11 +404,8 @@ MAX_OUTPUT = 256 << 20           # so do outputs over 256 MiB
 
 
 def _available_bytes() -> int:
-    import os
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
+    from .execute import available_bytes          # one reading of free memory
+    return available_bytes()
 
 
 def estimate_work(spec: Spec, axes: list, fixed: dict, npoints: int, fmt: str = "table"):
