@@ -312,13 +312,15 @@ def train_cmd(name, sets, input_shape, batch, trainable, freeze, trainable_from,
               help="A built-in profile (`costcalc calibrate --list`) or a profile file; default: "
               "this machine's (calibrated once).")
 @click.option("--dtype", default="float32", show_default=True)
-@click.option("--measure", is_flag=True, help="Also run the forward pass: measured per layer.")
+@click.option("--measure", is_flag=True, help="Also run the forward pass: measured per layer "
+              "(and PyTorch's, on the same graph, when torch is installed).")
+@click.option("--no-torch", "no_torch", is_flag=True, help="With --measure: leave PyTorch out.")
 @format_option
-def latency_cmd(name, sets, input_shape, batch, device, dtype, measure, fmt):
+def latency_cmd(name, sets, input_shape, batch, device, dtype, measure, no_torch, fmt):
     """Roofline time per layer: max(FLOPs/peak, bytes/bandwidth), the bound, measured with --measure."""
     from .roofline import latency, render_latency
     _emit(render_latency(latency(name, _parse_sets(sets), input_shape, batch, dtype, device,
-                                 measure=measure), fmt))
+                                 measure=measure, torch=not no_torch), fmt))
 
 
 @cli.command("calibrate")

@@ -630,10 +630,22 @@ class LatencyResult:
         return self.summary.id
 
 
-# The hook for PyTorch's per-layer time on the oracle graph: a function
-# (model, batch=, dtype=, seed=, repeat=) -> {layer name: seconds}. costcalc never imports torch;
-# the test suite (tests/test_roofline.py) or a user sets this, or passes torch_timer= to latency().
+# PyTorch's per-layer time on the oracle graph: a function (model, batch=, dtype=, seed=,
+# repeat=) -> {layer name: seconds}. None: costcalc.oracle.layer_times when torch is installed
+# (imported only then); a test or a user may set another, or pass torch_timer= to latency().
 TORCH_TIMER = None
+
+
+def default_torch_timer():
+    """The PyTorch timer latency --measure uses: TORCH_TIMER, else the oracle's when torch is
+    installed, else None (no PyTorch column)."""
+    if TORCH_TIMER is not None:
+        return TORCH_TIMER
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        return None
+    from .oracle import layer_times
+    return layer_times
 
 
 def measure_layers(spec, overrides=None, input_shape=None, batch=1, dtype="float32", seed=0,
@@ -665,7 +677,7 @@ def _err(predicted, measured):
 
 def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str = "float32",
             device=None, measure: bool = False, repeat: int = 3, seed: int = 0,
-            torch_timer=None) -> LatencyResult:
+            torch_timer=None, torch: bool = True) -> LatencyResult:
     """Roofline time of every layer of a spec on a device profile, and (``measure``) costcalc's
     measured forward pass next to it.
 
@@ -673,8 +685,9 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
     compute_s = FLOPs / peak, memory_s = bytes / bandwidth, predicted_s = the larger, bound
     ('compute' if compute_s >= memory_s else 'memory'), share (of the predicted total); with
     ``measure``: measured_s (best of ``repeat`` runs of execute.run after a warm-up), error =
-    predicted_s / measured_s - 1, and torch_s when a torch timer is given (``torch_timer`` or
-    the module's TORCH_TIMER). ``result.by_op`` sums them per op type, with each op's share of
+    predicted_s / measured_s - 1, and torch_s: PyTorch's time for the layer on the oracle graph
+    (``torch_timer``, else ``default_torch_timer()``: when torch is installed; ``torch=False``
+    leaves it out). ``result.by_op`` sums them per op type, with each op's share of
     MACs next to its share of predicted and measured time (MACs as a proxy for time).
     ``device``: a built-in name, a profile path or Profile; None: this machine's profile
     (calibrated and saved once if missing)."""
@@ -716,7 +729,11 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
         for x in layers:
             x["measured_s"] = times[x["name"]]
             x["error"] = _err(x["predicted_s"], x["measured_s"])
-        timer = torch_timer if torch_timer is not None else TORCH_TIMER
+        timer = torch_timer if torch_timer is not None else (default_torch_timer() if torch
+                                                              else None)
+        if timer is None and torch:
+            notes.append("PyTorch is not installed: no PyTorch column (`make oracle` or `pip "
+                         "install torch`, its CPU build).")
         if timer is not None:
             ttimes = timer(summary.model, batch=batch, dtype=dtype, seed=seed, repeat=repeat)
             for x in layers:

@@ -113,7 +113,7 @@ def test_conv_transpose_agrees_with_pytorch(case):
         y = F.conv_transpose2d(x, wt, None, s, (pad[0], pad[2]), op or 0, g, d)
         assert tuple(y.shape[1:]) == shape
     # numbers: costcalc's fast and counting kernels against the oracle translation
-    import oracle_resample
+    from costcalc.oracle import resample as oracle_resample
     conv_t = ops.get_op("conv2d_transpose")
     attrs = conv_t.parse_attrs(_attrs(case))
     ws = make_weights(conv_t, attrs, [(c, h, w)], 5, 1, np.float64)

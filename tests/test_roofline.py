@@ -384,26 +384,10 @@ def test_latency_without_a_device_calibrates_once(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- measured
 def torch_timer(model, batch, dtype, seed, repeat):
-    """PyTorch's per-layer time on the oracle graph (tests/torch_oracle.py): each step's
-    best of ``repeat`` runs after a warm-up, the very same weights and input."""
-    torch = pytest.importorskip("torch")
-    import torch_oracle
-    graph = torch_oracle.TorchGraph(model, seed, dtype)
-    x = torch.from_numpy(torch_oracle.model_input(model, seed, batch, dtype))
-    best = {}
-    with torch.no_grad():
-        for k in range(repeat + 1):
-            live = {0: x}
-            for i, layer, fn, ins, ws, frees in graph.steps:
-                t0 = time.perf_counter()
-                y = fn([live[j] for j in ins], ws, layer.attrs)
-                dt = time.perf_counter() - t0
-                live[i] = y
-                for j in frees:
-                    del live[j]
-                if k:
-                    best[layer.name] = min(best.get(layer.name, math.inf), dt)
-    return best
+    """PyTorch's per-layer time on the oracle graph (costcalc/oracle: the same weights, input)."""
+    pytest.importorskip("torch")
+    from costcalc.oracle import layer_times
+    return layer_times(model, batch, dtype, seed, repeat)
 
 
 def check_measured(res):
@@ -468,9 +452,30 @@ def _small_case(name):
 @pytest.mark.parametrize("name", sorted(available()))
 def test_latency_measure_runs_on_every_network_spec(name):
     spec_name, overrides, shape = _small_case(name)
-    res = latency(spec_name, overrides, shape, device="epyc-9654", measure=True, repeat=1)
+    res = latency(spec_name, overrides, shape, device="epyc-9654", measure=True, repeat=1,
+                  torch=False)
     check_measured(res)
     assert res.totals["layers"] == len(res.summary.layers)
+    assert "torch_s" not in res.totals and "torch_s" not in res.layers[0]
+
+
+def test_measure_times_pytorch_by_default_when_installed(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr(roofline, "TORCH_TIMER", None)
+    res = latency(spec(CONV, (8, 9, 7)), device="epyc-9654", measure=True, repeat=1)
+    assert all(x["torch_s"] > 0 for x in res.layers) and res.totals["torch_s"] > 0
+    assert not any("not installed" in n for n in res.notes)
+
+
+def test_measure_without_torch_says_so(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(roofline, "TORCH_TIMER", None)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    res = latency(spec(CONV, (8, 9, 7)), device="epyc-9654", measure=True, repeat=1)
+    assert "torch_s" not in res.layers[0]
+    assert any("PyTorch is not installed" in n for n in res.notes)
 
 
 def test_latency_measure_with_pytorch_on_a_network():

@@ -1,5 +1,5 @@
 """PyTorch translations of the activations added in costcalc/ops/activations.py (merged into
-torch_oracle's OPS, WEIGHT_SHAPES and ACTIVATIONS). Written from the PyTorch documentation and
+costcalc.oracle's OPS, WEIGHT_SHAPES and ACTIVATIONS). Written from the PyTorch documentation and
 the op documentation (`costcalc ops`), with no costcalc code."""
 import torch
 import torch.nn.functional as F

@@ -6,7 +6,7 @@ the weight shapes each layer stores, written from the frameworks' documentation:
 - Keras Normalization: weights mean (C,), variance (C,) and a scalar count (one number),
   call (x - mean) / maximum(sqrt(variance), keras.backend.epsilon() = 1e-7);
 - Keras Rescaling: x * scale + offset;
-- ONNX Mul/Sub/Div: multidirectional (NumPy) broadcasting (add is torch_oracle's own op_add,
+- ONNX Mul/Sub/Div: multidirectional (NumPy) broadcasting (add is costcalc.oracle's own op_add,
   whose arithmetic broadcasts the same way).
 """
 import torch

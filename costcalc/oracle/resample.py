@@ -1,4 +1,4 @@
-"""PyTorch translations of the resampling and layout ops (merged into torch_oracle.OPS).
+"""PyTorch translations of the resampling and layout ops (merged into costcalc.oracle.OPS).
 
 conv2d_transpose is F.conv_transpose2d: PyTorch's own padding and output_padding where the
 layer's pads are symmetric; otherwise padding 0 (the full output) and then the rows to keep,
@@ -24,8 +24,8 @@ def _keep(n, k, s, d, mode, lo, hi, outpad):
 
 
 def _activation(y, attrs):
-    import torch_oracle
-    return torch_oracle.ACTIVATIONS[attrs.get("activation", "linear")](y)
+    from . import ACTIVATIONS      # the package's merged table (imported at call time: a cycle)
+    return ACTIVATIONS[attrs.get("activation", "linear")](y)
 
 
 def op_conv2d_transpose(xs, ws, attrs):
