@@ -346,14 +346,17 @@ def calibrate_cmd(seconds, list_profiles, fmt):
 @click.option("--html", "html_dir", is_flag=False, flag_value="", default=None,
               metavar="[DIR]", help="Write interactive HTML pages instead (default DIR: "
               "reports/html, not committed).")
+@click.option("--measure", is_flag=True, help="Measure the contrast reports' cases on this "
+              "machine first (about a minute) and record them in DIR/data/measured.json.")
 @set_option
-def report(names, out_dir, check, html_dir, sets):
+def report(names, out_dir, check, html_dir, measure, sets):
     """Write the markdown cost reports (index, one per spec, contrasts) deterministically."""
     from pathlib import Path
     if html_dir is not None:
         from .html import write_html
-        if check:
-            raise UsageError("--check compares the markdown reports; it does not apply to --html")
+        if check or measure:
+            raise UsageError(f"--{'check' if check else 'measure'} is for the markdown reports; "
+                             "it does not apply to --html")
         target = Path(html_dir or out_dir or "reports/html")
         written = write_html(target, list(names) or None, _parse_sets(sets))
         _emit(f"wrote {len(written)} HTML pages to {target} (open {written[-1]})")
@@ -366,13 +369,22 @@ def report(names, out_dir, check, html_dir, sets):
     if check:
         if names:
             raise UsageError("--check regenerates every report; give no spec names")
+        if measure:
+            raise UsageError("--check reads the recorded measurement; it cannot --measure")
         problems = run_check(out)
         if problems:
             raise ReportsOutOfDate("reports are out of date (run `costcalc report`):\n  "
                                    + "\n  ".join(problems))
         _emit(f"reports in {out} are up to date")
         return
-    written = write(out, names)
+    record = None
+    if measure:
+        if names:
+            raise UsageError("--measure records the contrast reports' cases; give no spec names")
+        from .timing import measure as measure_cases
+        record = measure_cases(progress=lambda i, n, key: click.echo(
+            f"measuring {i + 1}/{n}: {key}", err=True))
+    written = write(out, names, record)
     _emit(f"wrote {len(written)} files to {out}")
 
 

@@ -7,10 +7,12 @@ written in are published figures, each next to its source (see /work/shared/REFE
 """
 from __future__ import annotations
 
+import inspect
 import json
 from fractions import Fraction
 
 from . import mermaid
+from .contrasts_time import Ctx, machine_line, pair_section, shares
 from .analysis import compare, summarize
 from .render import human, human_bytes, ratio_text, shape_text, table
 from .report import CONVENTIONS_NOTE, groups
@@ -21,9 +23,16 @@ REPORTS: dict = {}
 
 
 def contrast(fname: str, title: str):
-    """Register a report body (a function returning markdown blocks) under ``fname``."""
+    """Register a report body (a function returning markdown blocks) under ``fname``. A body
+    with a parameter gets a contrasts_time.Ctx (the charts it records, the measurement
+    record); REPORTS[fname] is (title, make(charts=None, measured=None) -> markdown)."""
     def register(body):
-        REPORTS[fname] = (title, lambda: page(title, body()))
+        takes_ctx = bool(inspect.signature(body).parameters)
+
+        def make(charts=None, measured=None):
+            ctx = Ctx({} if charts is None else charts, measured)
+            return page(title, body(ctx) if takes_ctx else body())
+        REPORTS[fname] = (title, make)
         return body
     return register
 
@@ -72,13 +81,18 @@ def graph(label: str, s, direction="TD") -> str:
         mermaid.flowchart(s, direction)
 
 
-def inline(title: str, input_shape, layers):
-    """Summary of a module spec held in memory (rows written as JSON, which is YAML), for
-    settings the repo's specs do not parameterize (kernel sizes, longer chains)."""
+def inline_spec(title: str, input_shape, layers):
+    """A module spec held in memory (rows written as JSON, which is YAML), for settings the
+    repo's specs do not parameterize (kernel sizes, longer chains)."""
     text = "\n".join([f"title: {json.dumps(title)}", "kind: module",
                       f"input: {json.dumps(list(input_shape))}", "layers:"]
                      + [f"  - {json.dumps(row)}" for row in layers])
-    return summarize(load_text(text, f"<{title}>"))
+    return load_text(text, f"<{title}>")
+
+
+def inline(title: str, input_shape, layers):
+    """Summary of inline_spec(...)."""
+    return summarize(inline_spec(title, input_shape, layers))
 
 
 def conv(name: str, filters: int, kernel) -> dict:
@@ -94,7 +108,7 @@ def per_output(row) -> int:
 # --------------------------------------------------------------------------- bottleneck.md
 @contrast("bottleneck.md", "1x1 bottlenecks: 5x5 vs bottlenecked 5x5, naive vs bottleneck "
                            "inception")
-def bottleneck():
+def bottleneck(ctx):
     plain, reduced = summarize("conv5x5"), summarize("conv5x5-bottleneck")
     pm, rm = plain.totals["macs"], reduced.totals["macs"]
     big, small = plain.layers[0], reduced.layers[-1]
@@ -133,7 +147,24 @@ def bottleneck():
         graph("conv5x5", plain, "LR"),
         graph("conv5x5-bottleneck", reduced, "LR"),
     ]
-    return out + inception_contrast()
+    naive, incb = summarize("inception-naive"), summarize("inception-bottleneck")
+    return out + inception_contrast() + [
+        "## In time: the same contrasts on devices",
+        "MACs count multiplies; time also pays for the bytes each layer moves (the roofline "
+        "model, conventions). A 1x1 reduction keeps the arithmetic dense (every layer reads a "
+        "few channels many times), so the time saved follows the MACs saved more closely than "
+        "for separable convolutions (separable.md); where it does not, the reduction's extra "
+        "intermediate map and the layers that do no multiplies (pooling, concatenation) take "
+        "their share. Ratios: the costly design's time over the cheap one's (higher: the "
+        "bottleneck saves more).",
+        machine_line(ctx.measured),
+        *pair_section(ctx, "bottleneck-time",
+                      "Costly / cheap design: MACs against predicted and measured time (x)",
+                      [("5x5 / bottlenecked 5x5", ("conv5x5", plain),
+                        ("conv5x5-bottleneck", reduced)),
+                       ("naive / bottleneck inception", ("inception-naive", naive),
+                        ("inception-bottleneck", incb))], "times (costly / cheap)"),
+    ]
 
 
 def inception_contrast():
@@ -201,18 +232,24 @@ SEPARABLE_CASES = [(32, 64, 3, 112), (128, 128, 3, 56), (256, 256, 3, 28), (512,
 SEPARABLE_SWEEP_N = (16, 32, 64, 128, 256, 512, 1024)     # the chart: M = 512, Dk = 3, Df = 14
 
 
-def separable_pair(m, n, k, f):
-    """(standard, separable) summaries of one layer: M -> N channels, Dk x Dk, Df x Df map."""
-    std = inline(f"standard {k}x{k}", (m, f, f), [conv("conv", n, k)])
-    sep = inline(f"separable {k}x{k}", (m, f, f), [
+def separable_specs(m, n, k, f):
+    """(standard, separable) specs of one layer: M -> N channels, Dk x Dk, Df x Df map."""
+    std = inline_spec(f"standard {k}x{k}", (m, f, f), [conv("conv", n, k)])
+    sep = inline_spec(f"separable {k}x{k}", (m, f, f), [
         {"name": "depthwise", "op": "depthwise_conv2d", "kernel": k, "padding": "same",
          "bias": False}, conv("pointwise", n, 1)])
     return std, sep
 
 
+def separable_pair(m, n, k, f):
+    """(standard, separable) summaries of separable_specs(...)."""
+    std, sep = separable_specs(m, n, k, f)
+    return summarize(std), summarize(sep)
+
+
 @contrast("separable.md", "Standard vs depthwise-separable convolution: 1/N + 1/Dk^2, and "
                           "MobileNet vs Conv MobileNet")
-def separable():
+def separable(ctx):
     std, sep = summarize("conv3x3-standard"), summarize("conv3x3-separable")
     cases = []
     for m, n, k, f in SEPARABLE_CASES:
@@ -262,10 +299,39 @@ def separable():
         graph("conv3x3-standard", std, "LR"),
         graph("conv3x3-separable", sep, "LR"),
     ]
-    return out + mobilenet_contrast()
+    return out + separable_time(ctx, std, sep) + mobilenet_contrast(ctx)
 
 
-def mobilenet_contrast():
+def separable_time(ctx, std, sep):
+    from .roofline import predict
+    dev = "epyc-9654"
+    conv_l, (dw_l, pw_l) = predict(std, dev).layers[0], predict(sep, dev).layers
+    pairs = [("Table 3 layer (512 -> 512, 14x14)", ("conv3x3-standard", std),
+              ("conv3x3-separable", sep))]
+    for m, n, k, f in SEPARABLE_CASES:
+        a, b = separable_pair(m, n, k, f)
+        pairs.append((f"M {m}, N {n}, Dk {k}, Df {f}", (f"standard-{m}-{n}-{k}-{f}", a),
+                      (f"separable-{m}-{n}-{k}-{f}", b)))
+    return [
+        "## In time: 8-9x fewer MACs is not 8-9x faster",
+        "MACs count multiplies, but a layer also has to move its bytes (the roofline model, "
+        "conventions: time = max(FLOPs / peak, bytes / bandwidth)). A depthwise convolution does "
+        "Dk^2 multiply-adds per element it reads and writes, so its arithmetic intensity is low "
+        f"at any width: in Table 3's layer (float32) the depthwise part does "
+        f"{dw_l['intensity']:.2f} FLOPs per byte, the pointwise part {pw_l['intensity']:.1f} and "
+        f"the standard convolution {conv_l['intensity']:.1f}. Every built-in device's ridge "
+        "point (peak / bandwidth, `costcalc calibrate --list`) lies above the depthwise "
+        "intensity, so the depthwise half is memory-bound everywhere and costs more time than "
+        "its MACs say (ShuffleNet V2, Ma et al. 2018, Sec. 2, make the same point with "
+        "measured times). Ratios: standard time over separable time.",
+        machine_line(ctx.measured),
+        *pair_section(ctx, "separable-time",
+                      "Standard / separable: MACs against predicted and measured time (x)",
+                      pairs, "times (standard / separable)"),
+    ]
+
+
+def mobilenet_contrast(ctx):
     mob, full = summarize("mobilenet"), summarize("mobilenet-conv")
     mm, fm = mob.totals["macs"], full.totals["macs"]
     shares = [(label, measure(mob, "mac_share", scope),
@@ -300,6 +366,70 @@ def mobilenet_contrast():
                            for lab, *_ in shares],
                           [round(v[i], 2) for i in (1, 2) for v in shares], "percent",
                           zero=True),
+    ] + mobilenet_time(ctx, mob, full)
+
+
+def mobilenet_time(ctx, mob, full):
+    """MobileNet vs Conv MobileNet in time, and Table 2's shares as shares of time."""
+    from . import charts as ch
+    from .report import chart
+    from .roofline import predict
+    from .verify import _scoped
+    rec = ctx.measured
+    dev = "epyc-9654"
+    groups, seen = [], set()
+    short = {"conv_pw": "1x1 pointwise", "op:depthwise_conv2d": "3x3 depthwise",
+             "conv1": "3x3 stem", "conv_preds": "classifier (1x1 conv)"}
+    for _, scope, *_ in MOBILENET_TABLE2:
+        names = [r.name for r in _scoped(mob, scope)]
+        label = short[scope]
+        seen.update(names)
+        groups.append((label, names))
+    groups.append(("everything else (batch norm, ReLU6, padding, pooling, softmax)",
+                   [r.name for r in mob.layers if r.name not in seen]))
+    on_dev = predict(mob, dev)
+    base = shares(on_dev, groups)
+    here = None
+    if rec:
+        from .timing import case_result
+        here = case_result(rec, "mobilenet", mob)
+        mine = shares(here, groups)
+    headers = ["layer type", "MACs %", f"predicted time % ({dev})"]
+    rows = []
+    for k, row in enumerate(base):
+        cells = [row[0], f"{row[1]:.2f}", f"{row[2]:.2f}"]
+        if rec:
+            cells += [f"{v:.2f}" if v is not None else "-" for v in mine[k][2:]]
+        rows.append(cells)
+    if rec:
+        headers += ["predicted time % (this machine)", "measured time % (costcalc)",
+                    "measured time % (PyTorch)"]
+    pw = base[0]
+    text = (f"Table 2's \"95% of the computation in 1x1 convolutions\" is a share of MACs "
+            f"({pw[1]:.2f}% exactly). As a share of time it is smaller: the roofline model gives "
+            f"the pointwise layers {pw[2]:.2f}% of the predicted time on {dev}, because the "
+            "layers with few or no MACs (depthwise, batch norm, ReLU6, padding) move as many "
+            "bytes as the convolutions around them.")
+    if rec:
+        text += (f" Measured on this machine, the 1x1 layers took {mine[0][3]:.2f}% of "
+                 "costcalc's forward pass" + (f" and {mine[0][4]:.2f}% of PyTorch's"
+                                             if mine[0][4] is not None else "") + ".")
+    result = here if rec else on_dev
+    where = "this machine, measured" if rec else dev
+    return [
+        "### MobileNet in time",
+        machine_line(rec),
+        *pair_section(ctx, "mobilenet-conv-time",
+                      "Conv MobileNet / MobileNet: MACs against predicted and measured time (x)",
+                      [("Conv MobileNet / MobileNet", ("mobilenet-conv", full),
+                        ("mobilenet", mob))], "times (Conv MobileNet / MobileNet)"),
+        text,
+        md(headers, rows),
+        chart(ctx.charts, "mobilenet-time-shares",
+              ch.shares_by_op(result, f"MobileNet: share of MACs and of time by op type "
+                                      f"({where}, %)")),
+        chart(ctx.charts, "mobilenet-roofline",
+              ch.roofline(result, f"MobileNet: roofline ({where}, float32, batch 1)")),
     ]
 
 
@@ -565,7 +695,7 @@ TABLE7 = [(224, 569, 4.2), (192, 418, 4.2), (160, 290, 4.2), (128, 186, 4.2)]
 
 @contrast("mobilenet-scaling.md", "MobileNet width and resolution multipliers (Tables 6 and 7 "
                                   "reproduced)")
-def mobilenet_scaling():
+def mobilenet_scaling(ctx):
     base = summarize("mobilenet")
     bm = base.totals["macs"]
     widths = [(a, pm, pp, summarize("mobilenet", {"alpha": a})) for a, pm, pp in TABLE6]
@@ -615,7 +745,30 @@ def mobilenet_scaling():
         "Paper figures: Howard et al. 2017, Tables 6 and 7 (parameters are weights only). "
         "\"weights\": convolution and classifier kernels; \"params (Keras)\" adds biases and batch "
         "norm (Keras's MobileNet at alpha 1.0: 4,253,864).",
-    ] + table3_rows()
+    ] + table3_rows() + scaling_time(ctx, base, widths, sizes)
+
+
+def scaling_key(what, value):
+    """The measured case of a multiplier value (timing.cases: the base network is 'mobilenet')."""
+    return "mobilenet" if value in (1.0, 224) else f"mobilenet-{what}-{value}"
+
+
+def scaling_time(ctx, base, widths, sizes):
+    pairs = [(f"alpha {a}", ("mobilenet", base), (scaling_key("alpha", a), s))
+             for a, _, _, s in widths if a != 1.0]
+    pairs += [(f"resolution {r}", ("mobilenet", base), (scaling_key("resolution", r), s))
+              for r, _, _, s in sizes if r != 224]
+    return [
+        "## In time: what the multipliers buy",
+        "The multipliers' saving in time (full MobileNet's time over the scaled one's) next to "
+        "the saving in MACs. Narrower layers lower every layer's FLOPs and bytes alike, but the "
+        "weights' bytes do not fall with resolution and small layers leave a fixed cost per "
+        "layer, so time falls more slowly than MACs where layers are memory-bound.",
+        machine_line(ctx.measured),
+        *pair_section(ctx, "mobilenet-scaling-time",
+                      "Full MobileNet / scaled: MACs against predicted and measured time (x)",
+                      pairs, "times (alpha 1.0, 224 / scaled)"),
+    ]
 
 
 def table3_rows():

@@ -1,11 +1,15 @@
 """Markdown cost reports: one per spec, an index, and the contrast reports.
 
-Everything here is deterministic (no timestamps, no timings), so ``costcalc report --check`` can
-regenerate the reports in memory and compare them with the committed ones. Machine-dependent
-figures live only in ``reports/performance.md``, which this module never writes or checks.
+Everything here is deterministic (no timestamps, no fresh timings), so ``costcalc report --check``
+can regenerate the reports in memory and compare them with the committed ones: predicted times
+come from the built-in device profiles, measured times only from the recorded measurement
+(reports/data/measured.json, written by ``report --measure``: costcalc/timing.py). Charts are
+their data (charts/NAME.json, compared) and a picture drawn from it (charts/NAME.svg, checked
+to carry the data's digest: costcalc/charts.py). ``reports/performance.md`` is the benchmarks'.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from . import mermaid
@@ -24,6 +28,52 @@ CONVENTIONS_NOTE = (
     "sample. The full rules: [README](../README.md#counting-conventions) and `costcalc ops`.")
 
 MODULE_GRAPH_LIMIT = 40   # draw the graph of module specs up to this many layers
+REPORT_DEVICE = "epyc-9654"   # the device of the network reports' roofline charts (a server CPU:
+                              # this machine is a slice of one; every built-in is in the table)
+CHARTS = "charts"             # the charts' folder inside the reports folder
+
+
+def chart(charts: dict, name: str, data: dict) -> str:
+    """Record a chart's data under ``name`` (charts/NAME.json, drawn as charts/NAME.svg) and
+    return the markdown that shows it."""
+    charts[name] = data
+    return (f"![{data['title']}]({CHARTS}/{name}.svg)\n\nChart data: "
+            f"[{CHARTS}/{name}.json]({CHARTS}/{name}.json).")
+
+
+def time_section(s, charts: dict) -> list:
+    """A network's roofline times on every built-in device, and its charts on REPORT_DEVICE."""
+    from . import charts as ch
+    from .roofline import MODEL_TEXT, builtin_profiles, load_profile, predict
+    rows = []
+    ref = None
+    for prof in map(load_profile, builtin_profiles()):
+        r = predict(s, prof, "float32")
+        t = r.totals
+        if prof.name == REPORT_DEVICE:
+            ref = r
+        rows.append([prof.name, prof.kind, f"{t['peak_flops'] / 1e9:,.1f}",
+                     f"{t['bandwidth'] / 1e9:,.1f}", f"{t['ridge']:.1f}",
+                     f"{t['predicted_s'] * 1e3:.4g}", f"{t['flops'] / t['peak_flops'] * 1e3:.4g}",
+                     f"{t['predicted_s'] * t['peak_flops'] / t['flops']:.2f}x" if t["flops"]
+                     else "-",
+                     f"{t['memory_bound_layers']} of {t['layers']}",
+                     f"{100 * t['memory_bound_share']:.1f}%"])
+    return ["## Time on a device (roofline model)", "",
+            MODEL_TEXT + " Predicted here for float32 at batch 1 on the built-in device profiles "
+            "(`costcalc calibrate --list`, each with its sources); \"FLOPs at peak\" is the time "
+            "if every layer ran at the device's peak, what a MAC count alone predicts. "
+            f"Reproduce with `costcalc latency {s.id} --device DEVICE`; `--measure` adds this "
+            "machine's measured time per layer (costcalc's and PyTorch's).", "",
+            table(["device", "kind", "peak GFLOP/s", "GB/s", "ridge FLOP/byte", "predicted ms",
+                   "FLOPs at peak ms", "predicted / FLOPs at peak", "memory-bound layers",
+                   "time memory-bound"], rows, "markdown"), "",
+            chart(charts, f"{s.id}-roofline",
+                  ch.roofline(ref, f"{s.id}: roofline on {REPORT_DEVICE} (float32, batch 1)",
+                              ("predicted",))), "",
+            chart(charts, f"{s.id}-time-by-op",
+                  ch.shares_by_op(ref, f"{s.id}: share of MACs and of predicted time by op "
+                                       f"type on {REPORT_DEVICE} (%)")), ""]
 
 
 def _pct(part, whole) -> str:
@@ -69,8 +119,10 @@ def _value(v):
     return v
 
 
-def spec_report(name: str, checks=None) -> str:
+def spec_report(name: str, checks=None, charts: dict | None = None) -> str:
+    """One spec's report; its charts' data go into ``charts`` ({name: data})."""
     from .analysis import load_spec
+    charts = {} if charts is None else charts
     spec = load_spec(name)
     s = summarize(spec)
     t = s.totals
@@ -146,6 +198,8 @@ def spec_report(name: str, checks=None) -> str:
 
     if spec.kind == "module" and len(s.layers) <= MODULE_GRAPH_LIMIT:
         out += ["## Graph", "", mermaid.flowchart(s), ""]
+    if spec.kind == "network":
+        out += time_section(s, charts)
 
     out += ["## Published numbers", ""]
     if checks:
@@ -199,27 +253,44 @@ MERMAID_CHECK = ("Every block was rendered with mermaid 11.17.2 (the npm package
                  "tests/test_contrasts.py).")
 
 
-def build(names=None) -> dict[str, str]:
-    """All reports as {file name: markdown}."""
+def build(names=None, measured=None) -> dict[str, str]:
+    """All reports as {file name: text}: the markdown, and each chart's data as
+    charts/NAME.json (the pictures are drawn from those by ``pictures``). ``measured``: the
+    recorded measurement the contrast reports show (timing.load_measured), or None."""
+    from . import charts as ch
     from . import contrasts
+    charts: dict = {}
     if names:       # only the named specs' reports; the index and contrasts need every spec
-        return {f"{n}.md": spec_report(n) for n in names}
-    names = sorted(available())
-    files: dict = {}
-    summaries = {}
-    statuses = {}
-    for n in names:
-        spec = load(n)
-        checks = verify_spec(spec)
-        statuses[n] = verify_status(checks)
-        summaries[n] = summarize(spec)
-        files[f"{n}.md"] = spec_report(n, checks)
-    titles = {}
-    for fname, (title, make) in contrasts.REPORTS.items():
-        files[fname] = make()
-        titles[fname] = title
-    files["README.md"] = index_report(summaries, statuses, titles)
+        files = {f"{n}.md": spec_report(n, charts=charts) for n in names}
+    else:
+        names = sorted(available())
+        files = {}
+        summaries = {}
+        statuses = {}
+        for n in names:
+            spec = load(n)
+            checks = verify_spec(spec)
+            statuses[n] = verify_status(checks)
+            summaries[n] = summarize(spec)
+            files[f"{n}.md"] = spec_report(n, checks, charts)
+        titles = {}
+        for fname, (title, make) in contrasts.REPORTS.items():
+            files[fname] = make(charts, measured)
+            titles[fname] = title
+        files["README.md"] = index_report(summaries, statuses, titles)
+    for name, data in charts.items():
+        files[f"{CHARTS}/{name}.json"] = ch.dumps(data)
     return files
+
+
+def pictures(files: dict) -> dict:
+    """The SVG picture of every chart data file in ``files`` (matplotlib)."""
+    from . import charts as ch
+    out = {}
+    for fname, text in files.items():
+        if fname.startswith(f"{CHARTS}/") and fname.endswith(".json"):
+            out[fname[:-5] + ".svg"] = ch.svg(json.loads(text), text)
+    return out
 
 
 class ReportWriteError(CostcalcError):
@@ -253,13 +324,25 @@ def prepare_dir(out: Path, what: str = "the reports") -> None:
                                f"{_os_reason(exc)}; expected a writable place") from None
 
 
-def write(out_dir, names=None) -> list[str]:
-    """Write every report, all or nothing: everything is computed first, then each file goes
-    to NAME.tmp, and only when every .tmp is complete are they renamed over the reports. Any
-    I/O error is one clear error naming the path; no .tmp file is left behind."""
-    files = build(names)        # everything is computed before anything is written
+def write(out_dir, names=None, measure=None) -> list[str]:
+    """Write every report, all or nothing: everything is computed first (the charts' pictures
+    too), then each file goes to NAME.tmp, and only when every .tmp is complete are they
+    renamed over the reports. Any I/O error is one clear error naming the path; no .tmp file
+    is left behind. The contrast reports' measured times come from the folder's recorded
+    measurement (data/measured.json); ``measure``: a fresh record (timing.measure()) to write
+    and use instead."""
+    from . import timing
     out = Path(out_dir)
+    measured = timing.load_measured(out / timing.MEASURED) if measure is None else measure
+    if measured is not None and measure is None and names:
+        measured = None         # spec reports only: the record is not read, nor rewritten
+    files = build(names, measured)   # everything is computed before anything is written
+    files.update(pictures(files))
+    if measure is not None:
+        files[timing.MEASURED] = timing.dumps(measure)
     prepare_dir(out)
+    for folder in {(out / f).parent for f in files}:
+        prepare_dir(folder, "the reports")
     write_all({out / fname: text for fname, text in files.items()})
     return sorted(files)
 
@@ -301,10 +384,27 @@ def write_all(files: dict) -> list:
 
 
 def check(out_dir) -> list[str]:
-    """Problems (empty if the committed reports equal freshly generated ones)."""
+    """Problems (empty if the committed reports equal freshly generated ones): every markdown
+    file and chart data file line by line, and every chart picture drawn from its data (the
+    digest inside it; pixels are not compared)."""
+    from . import charts as ch
+    from . import timing
     out = Path(out_dir)
     problems = []
-    for fname, text in build().items():
+    files = build(None, timing.load_measured(out / timing.MEASURED))
+    for fname, text in files.items():
+        if fname.startswith(f"{CHARTS}/") and fname.endswith(".json"):
+            pic = out / (fname[:-5] + ".svg")
+            try:
+                drawn = ch.drawn_from(pic.read_text(encoding="utf-8"), text)
+            except (OSError, UnicodeDecodeError):
+                drawn = None
+            if drawn is None:
+                problems.append(f"{pic}: missing or unreadable; run `costcalc report`")
+            elif not drawn:
+                problems.append(f"{pic}: drawn from other data than {out / fname}; run "
+                                "`costcalc report`")
+    for fname, text in files.items():
         path = out / fname
         if not path.exists():
             problems.append(f"{path}: missing; run `costcalc report`")

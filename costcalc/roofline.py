@@ -652,6 +652,9 @@ def measure_layers(spec, overrides=None, input_shape=None, batch=1, dtype="float
                    repeat=3):
     """Per-layer seconds of costcalc's forward pass (execute.run): weights made once, one
     warm-up run (compiles the kernels), then ``repeat`` runs; each layer's best of them.
+    Layers run one at a time (``fuse=False``), so each layer's time is its own, as the roofline
+    model predicts it; the default executor folds batch norm and activations into the
+    convolution before them and is faster as a whole (reports/performance.md).
     Returns ({layer name: seconds}, best whole-run seconds)."""
     from . import execute
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
@@ -662,7 +665,7 @@ def measure_layers(spec, overrides=None, input_shape=None, batch=1, dtype="float
     run_best = math.inf
     for k in range(repeat + 1):
         res = execute.run(spec, overrides, input_shape, batch=batch, seed=seed, dtype=dtype,
-                          weights=weights)
+                          weights=weights, fuse=False)
         if k == 0:
             continue
         run_best = min(run_best, res.seconds)
@@ -697,8 +700,6 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
                          f"{' or '.join(MEASURABLE)}; got --dtype {dtype} (predict it without "
                          "--measure)")
     profile = machine_profile() if device is None else load_profile(device)
-    peak = profile.peak(dtype)
-    bw = profile.bandwidth
     from .analysis import check_batch
     check_batch(batch)
     spec = load_spec(name)
@@ -708,9 +709,42 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
     else:
         model = spec.build(overrides, parse_input(input_shape))
         summary = analyze_model(model, batch, dtype)
-    rows = layer_bytes(summary, dtype)
+    if not measure:
+        return predict(summary, profile, dtype)
+    times, run_s = measure_layers(spec, overrides, input_shape, batch, dtype, seed, repeat)
+    notes = []
+    ttimes = None
+    timer = torch_timer if torch_timer is not None else (default_torch_timer() if torch
+                                                          else None)
+    if timer is None and torch:
+        notes.append("PyTorch is not installed: no PyTorch column (`make oracle` or `pip "
+                     "install torch`, its CPU build).")
+    if timer is not None:
+        ttimes = timer(summary.model, batch=batch, dtype=dtype, seed=seed, repeat=repeat)
+    if profile.name != MACHINE:
+        notes.append(f"Measured on this machine, predicted for {profile.name}: compare "
+                     "them with this machine's profile (`costcalc calibrate`).")
+    notes.append(f"Measured: costcalc's forward pass (execute.run, {dtype}, batch {batch}), "
+                 f"each layer's best of {repeat} runs after a warm-up, one layer at a time (no "
+                 "fusion); a layer's time includes the executor's per-layer bookkeeping "
+                 "(microseconds).")
+    return predict(summary, profile, dtype, times, ttimes, run_s, notes)
+
+
+def predict(summary, device, dtype: str = "float32", measured=None, torch_times=None,
+            run_s=None, notes=()) -> LatencyResult:
+    """The roofline prediction for an analysed model (``analysis.summarize``) on a device
+    (a Profile, a built-in name or a profile path), and, given {layer name: seconds} of
+    ``measured`` (costcalc) and ``torch_times`` (PyTorch), those next to it. latency() is this
+    after loading, analysing and measuring; the reports call it on summaries they already
+    have (see latency() for the fields)."""
+    _itemsize(dtype)
+    profile = device if isinstance(device, Profile) else load_profile(device)
+    peak = profile.peak(dtype)
+    bw = profile.bandwidth
+    measure = measured is not None
     layers = []
-    for r in rows:
+    for r in layer_bytes(summary, dtype):
         compute_s = r.flops / peak
         memory_s = r.bytes / bw
         layers.append({"name": r.name, "op": r.op, "macs": r.macs, "flops": r.flops,
@@ -721,30 +755,13 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
     total = sum(x["predicted_s"] for x in layers)
     for x in layers:
         x["share"] = x["predicted_s"] / total if total else 0.0
-    notes = [MODEL_TEXT]
-    run_s = None
-    torch_total = None
-    if measure:
-        times, run_s = measure_layers(spec, overrides, input_shape, batch, dtype, seed, repeat)
-        for x in layers:
-            x["measured_s"] = times[x["name"]]
+        if measure:
+            x["measured_s"] = measured[x["name"]]
             x["error"] = _err(x["predicted_s"], x["measured_s"])
-        timer = torch_timer if torch_timer is not None else (default_torch_timer() if torch
-                                                              else None)
-        if timer is None and torch:
-            notes.append("PyTorch is not installed: no PyTorch column (`make oracle` or `pip "
-                         "install torch`, its CPU build).")
-        if timer is not None:
-            ttimes = timer(summary.model, batch=batch, dtype=dtype, seed=seed, repeat=repeat)
-            for x in layers:
-                x["torch_s"] = ttimes.get(x["name"])
-            torch_total = sum(x["torch_s"] or 0.0 for x in layers)
-        if profile.name != MACHINE:
-            notes.append(f"Measured on this machine, predicted for {profile.name}: compare "
-                         "them with this machine's profile (`costcalc calibrate`).")
-        notes.append(f"Measured: costcalc's forward pass (execute.run, {dtype}, batch {batch}), "
-                     f"each layer's best of {repeat} runs after a warm-up; a layer's time includes "
-                     "the executor's per-layer bookkeeping (microseconds).")
+            if torch_times is not None:
+                x["torch_s"] = torch_times.get(x["name"])
+    torch_total = (sum(x["torch_s"] or 0.0 for x in layers) if measure and torch_times
+                   is not None else None)
     macs_total = sum(x["macs"] for x in layers)
     measured_total = sum(x["measured_s"] for x in layers) if measure else None
     ops: dict = {}
@@ -769,6 +786,8 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
         if measure:
             e["measured_share"] = e["measured_s"] / measured_total if measured_total else 0.0
             e["error"] = _err(e["predicted_s"], e["measured_s"])
+            if torch_total:
+                e["torch_share"] = e["torch_s"] / torch_total
     n_mem = sum(x["bound"] == "memory" for x in layers)
     totals = {"layers": len(layers), "macs": macs_total,
               "flops": sum(x["flops"] for x in layers),
@@ -783,7 +802,8 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
                        "error": _err(total, measured_total)})
         if torch_total is not None:
             totals["torch_s"] = torch_total
-    return LatencyResult(summary, profile, dtype, layers, by_op, totals, measure, notes)
+    return LatencyResult(summary, profile, dtype, layers, by_op, totals, measure,
+                         [MODEL_TEXT, *notes])
 
 
 def latency_dict(result: LatencyResult) -> dict:

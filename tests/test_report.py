@@ -18,24 +18,48 @@ def test_committed_reports_are_up_to_date():
     assert report.check(ROOT / "reports") == []
 
 
-def test_check_names_the_file_and_first_differing_line(tmp_path, monkeypatch):
-    report.write(tmp_path)
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Every report written once (with its charts: about half a minute); tests copy it."""
+    out = tmp_path_factory.mktemp("reports")
+    report.write(out)
+    return out
+
+
+@pytest.fixture
+def fresh(written, tmp_path):
+    import shutil
+    out = tmp_path / "reports"
+    shutil.copytree(written, out)
+    return out
+
+
+def test_check_names_the_file_and_first_differing_line(fresh, tmp_path, monkeypatch):
     # a spec changes without regenerating: shadow conv5x5 with 16 filters instead of 32
     specs = tmp_path / "specs"
     specs.mkdir()
     text = (ROOT / "specs" / "conv5x5.yaml").read_text().replace("filters: 32 ", "filters: 16 ")
     (specs / "conv5x5.yaml").write_text(text)
     monkeypatch.setenv("COSTCALC_SPECS", str(specs))
-    problems = report.check(tmp_path)
-    assert any(p.startswith(str(tmp_path / "conv5x5.md") + ":") and "out of date" in p
+    problems = report.check(fresh)
+    assert any(p.startswith(str(fresh / "conv5x5.md") + ":") and "out of date" in p
                for p in problems), problems
-    assert any(str(tmp_path / "README.md") in p for p in problems)
+    assert any(str(fresh / "README.md") in p for p in problems)
 
 
-def test_check_reports_a_missing_file(tmp_path):
-    report.write(tmp_path)
-    (tmp_path / "vgg16.md").unlink()
-    assert any("vgg16.md: missing" in p for p in report.check(tmp_path))
+def test_check_reports_a_missing_file(fresh):
+    (fresh / "vgg16.md").unlink()
+    assert any("vgg16.md: missing" in p for p in report.check(fresh))
+
+
+def test_a_written_folder_is_up_to_date_and_has_every_chart(written):
+    assert report.check(written) == []
+    svgs = sorted(p.name for p in (written / "charts").glob("*.svg"))
+    assert svgs == sorted(p.name[:-5] + ".svg" for p in (written / "charts").glob("*.json"))
+    networks = [n for n in report.available() if report.load(n).kind == "network"]
+    for n in networks:
+        assert f"{n}-roofline.svg" in svgs and f"{n}-time-by-op.svg" in svgs
+        assert f"](charts/{n}-roofline.svg)" in (written / f"{n}.md").read_text()
 
 
 def test_spec_report_numbers():
