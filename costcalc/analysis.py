@@ -282,9 +282,12 @@ def group_key(name: str, depth: int | None, seps=("/",)) -> str:
 
 
 def compare(names, overrides: dict | None = None, input_shape=None, batch: int = 1,
-            depth: int | None = None) -> dict:
+            depth: int | None = None, device=None, measure: bool = False,
+            torch: bool = True) -> dict:
     """Totals of several specs side by side with ratios to the first, and a breakdown of MACs
-    and params aligned by layer name (or by the first ``depth`` parts of it)."""
+    and params aligned by layer name (or by the first ``depth`` parts of it). With ``device``
+    (a profile name, path or Profile) or ``measure``, also each spec's time (float32):
+    result["times"], roofline.compare_times."""
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
                               or depth < 1):
         raise UsageError(f"--depth must be a positive integer (1: group by the first part of "
@@ -324,4 +327,9 @@ def compare(names, overrides: dict | None = None, input_shape=None, batch: int =
             entry["params"][k] += row.params
             entry["shape"][k] = row.output_shape
             entry["present"][k] = True
-    return {"summaries": summaries, "breakdown": {key: breakdown[key] for key in order}}
+    times = None
+    if device is not None or measure:
+        from .roofline import compare_times
+        times = compare_times(summaries, overrides, input_shape, batch, device, measure, torch)
+    return {"summaries": summaries, "breakdown": {key: breakdown[key] for key in order},
+            "times": times}

@@ -113,17 +113,27 @@ def analyze(spec, set: Mapping | None = None, input=None, batch: int = 1) -> Ana
     return Analysis(analysis.summarize(spec, dict(set or {}), _input(input), batch))
 
 
-def compare(specs: Sequence, set: Mapping | None = None, input=None, batch: int = 1
-            ) -> pd.DataFrame:
-    """Totals of several specs, one row each, with MAC and param ratios to the first."""
-    result = analysis.compare(list(specs), dict(set or {}), _input(input), batch)
+def compare(specs: Sequence, set: Mapping | None = None, input=None, batch: int = 1,
+            device=None, measure: bool = False) -> pd.DataFrame:
+    """Totals of several specs, one row each, with MAC and param ratios to the first; with a
+    ``device`` profile (or ``measure``: this machine's, and the forward passes timed) also
+    predicted_s (and measured_s, torch_s) with their ratios to the first."""
+    result = analysis.compare(list(specs), dict(set or {}), _input(input), batch,
+                              device=device, measure=measure)
     first = result["summaries"][0].totals
     rows = []
-    for s in result["summaries"]:
+    times = result["times"] or [None] * len(result["summaries"])
+    for s, t in zip(result["summaries"], times):
         row = {"spec": s.id, "input_shape": tuple(s.input_shape),
                "output_shape": tuple(s.output_shape), **s.totals}
         for q in ("params", "macs", "flops", "activations"):
             row[f"{q}_vs_first"] = s.totals[q] / first[q] if first[q] else None
+        if t is not None:
+            for k in ("predicted_s", "measured_s", "torch_s"):
+                if t[k] is not None or k == "predicted_s":
+                    row[k] = t[k]
+                    row[f"{k[:-2]}_vs_first"] = (t[k] / times[0][k] if t[k] and times[0][k]
+                                                 else None)
         rows.append(row)
     return pd.DataFrame(rows).set_index("spec")
 

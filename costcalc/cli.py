@@ -155,12 +155,17 @@ def summary(name, sets, input_shape, batch, columns, dtype, fmt):
               help="Group the breakdown by the first N parts of each layer's name path.")
 @click.option("--html", "html_file", metavar="FILE", default=None,
               help="Also write an interactive compare page (self-contained HTML).")
+@click.option("--device", default=None, metavar="PROFILE",
+              help="Also each spec's roofline time on this device profile, and its ratio.")
+@click.option("--measure", is_flag=True, help="Also time the forward passes here (costcalc's, "
+              "and PyTorch's when installed); predicted on --device or this machine.")
 @format_option
-def compare(names, sets, input_shape, batch, depth, html_file, fmt):
+def compare(names, sets, input_shape, batch, depth, html_file, device, measure, fmt):
     """Totals of several specs side by side, ratios to the first, and a per-layer breakdown."""
     from .analysis import compare as run
     from .render import render_compare
-    text = render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth), fmt)
+    text = render_compare(run(list(names), _parse_sets(sets), input_shape, batch, depth,
+                              device, measure), fmt)
     if html_file is not None:
         from .html import compare_html
         compare_html(list(names), html_file, _parse_sets(sets), input_shape, batch)

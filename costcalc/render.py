@@ -171,6 +171,11 @@ def compare_dict(result) -> dict:
         if isinstance(notes, list) and notes:
             d["notes"] = [str(n) for n in notes]
         out["specs"].append(d)
+    for d, t in zip(out["specs"], result.get("times") or []):
+        first_t = result["times"][0]
+        d["time"] = {**t, **{f"{k}_ratio_to_first": (t[k] / first_t[k] if t[k] and first_t[k]
+                                                     else None)
+                             for k in ("predicted_s", "measured_s", "torch_s")}}
     ids = [s.id for s in sums]
     for key, e in result["breakdown"].items():
         out["breakdown"].append({"layer": key, **{
@@ -191,6 +196,9 @@ def render_compare(result, fmt="table") -> str:
              s.totals["macs"], s.totals["flops"], s.totals["activations"],
              ratio_text(s.totals["macs"], first.totals["macs"]),
              ratio_text(s.totals["params"], first.totals["params"])] for s in sums]
+    times = result.get("times")
+    if times:
+        headers, rows = _time_columns(headers, rows, times, first.id)
     ids = [s.id for s in sums]
     b_headers = ["layer"] + [f"{sid} MACs" for sid in ids] + [f"{sid} params" for sid in ids]
     b_rows = []
@@ -209,7 +217,38 @@ def render_compare(result, fmt="table") -> str:
         out += [f"{h}Notes", ""] + [f"- {sid}: {n}" for sid, n in notes] + [""]   # differ)
     out.append("MAC = one multiply-accumulate; FLOPs = 2 x MACs + other ops. Rules: "
                "`costcalc ops`.")
+    if times:
+        out.append(f"Time (float32): predicted by the roofline model on {times[0]['device']} "
+                   "(`costcalc latency`, conventions)" + (
+                       "; measured: the sum of each layer's best of 3 runs of costcalc's forward"
+                       " pass (one layer at a time) and of PyTorch's on the same graph"
+                       if any(t["measured_s"] for t in times) else "") + ".")
     return "\n".join(out)
+
+
+def _time_columns(headers, rows, times, first_id):
+    """compare's totals with each spec's time and its ratio to the first's, the MAC ratio's
+    neighbours: predicted, then measured (costcalc, PyTorch) when measured."""
+    f = times[0]
+    cols = [("predicted ms", "predicted_s")]
+    if any(t["measured_s"] for t in times):
+        cols.append(("measured ms", "measured_s"))
+    if any(t["torch_s"] for t in times):
+        cols.append(("PyTorch ms", "torch_s"))
+    at = headers.index(f"MACs vs {first_id}") + 1
+    new_h = []
+    for label, key in cols:
+        new_h += [label, f"{label.split()[0]} vs {first_id}"]
+    headers = headers[:at] + new_h + headers[at:]
+    out = []
+    for row, t in zip(rows, times):
+        cells = []
+        for _, key in cols:
+            v = t[key]
+            cells += [None if v is None else round(v * 1e3, 4),
+                      ratio_text(v, f[key]) if v and f[key] else None]
+        out.append(row[:at] + cells + row[at:])
+    return headers, out
 
 
 # ----------------------------------------------------------------------------- ops

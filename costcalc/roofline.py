@@ -636,6 +636,13 @@ class LatencyResult:
 TORCH_TIMER = None
 
 
+def pause():
+    """Let the BLAS's worker threads go idle before the other library runs (OpenBLAS's spin
+    for a while after their last call and would take a core from PyTorch's; bench does the
+    same)."""
+    time.sleep(0.25)
+
+
 def default_torch_timer():
     """The PyTorch timer latency --measure uses: TORCH_TIMER, else the oracle's when torch is
     installed, else None (no PyTorch column)."""
@@ -720,6 +727,7 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
         notes.append("PyTorch is not installed: no PyTorch column (`make oracle` or `pip "
                      "install torch`, its CPU build).")
     if timer is not None:
+        pause()
         ttimes = timer(summary.model, batch=batch, dtype=dtype, seed=seed, repeat=repeat)
     if profile.name != MACHINE:
         notes.append(f"Measured on this machine, predicted for {profile.name}: compare "
@@ -729,6 +737,28 @@ def latency(name, overrides=None, input_shape=None, batch: int = 1, dtype: str =
                  "fusion); a layer's time includes the executor's per-layer bookkeeping "
                  "(microseconds).")
     return predict(summary, profile, dtype, times, ttimes, run_s, notes)
+
+
+def compare_times(summaries, overrides=None, input_shape=None, batch: int = 1, device=None,
+                  measure: bool = False, torch: bool = True, repeat: int = 3) -> list:
+    """Each compared spec's time (analysis.compare): predicted on ``device`` (None: this
+    machine's profile), and with ``measure`` costcalc's and PyTorch's measured times (sums of
+    each layer's best of ``repeat`` runs, float32). One dict per spec: device, predicted_s,
+    memory_bound_share, and measured_s, torch_s (None when not measured)."""
+    profile = machine_profile() if device is None else load_profile(device)
+    out = []
+    for s in summaries:
+        own = {k: v for k, v in (overrides or {}).items() if k in s.spec.defaults}
+        if measure:
+            r = latency(s.spec, own, input_shape, batch, "float32", profile, True, repeat,
+                        torch=torch)
+        else:
+            r = predict(s, profile, "float32")
+        t = r.totals
+        out.append({"device": profile.name, "predicted_s": t["predicted_s"],
+                    "memory_bound_share": t["memory_bound_share"],
+                    "measured_s": t.get("measured_s"), "torch_s": t.get("torch_s")})
+    return out
 
 
 def predict(summary, device, dtype: str = "float32", measured=None, torch_times=None,

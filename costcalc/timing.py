@@ -79,6 +79,8 @@ def measure(repeat: int = REPEAT, seconds: float = 2.0, progress=None, torch: bo
         _, once = roofline.measure_layers(spec, sets, None, 1, DTYPE, 0, 1)
         n = max(repeat, min(MAX_REPEAT, math.ceil(CASE_SECONDS / max(once, 1e-6))))
         times, run_s = roofline.measure_layers(spec, sets, None, 1, DTYPE, 0, n)
+        if timer:
+            roofline.pause()
         ttimes = (timer(s.model, batch=1, dtype=DTYPE, seed=0, repeat=n) if timer else {})
         record["cases"][key] = {
             "spec": s.id, "set": {n: v for n, v in sets.items()},

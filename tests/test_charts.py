@@ -254,3 +254,42 @@ def test_every_case_a_report_reads_is_measured():
     finally:
         timing.case_times = old
     assert set(asked) == set(timing.cases())
+
+
+# ----------------------------------------------------------------------------- compare
+def test_compare_puts_time_next_to_the_mac_ratio(run_cli):
+    from costcalc import api
+    from costcalc.analysis import compare
+    from costcalc.render import render_compare
+    res = compare(["conv3x3-standard", "conv3x3-separable"], device="epyc-9654")
+    # by hand on epyc-9654 (as in test_pair_ratios_from_a_record_by_hand)
+    t_std = max(2 * 462422016 / 7.3728e12, 4 * (512 * 196 * 2 + 9 * 512 * 512) / 460.8e9)
+    t_sep = (max(2 * 9 * 512 * 196 / 7.3728e12, 4 * (512 * 196 * 2 + 9 * 512) / 460.8e9)
+             + max(2 * 512 * 512 * 196 / 7.3728e12, 4 * (512 * 196 * 2 + 512 * 512) / 460.8e9))
+    assert [t["predicted_s"] for t in res["times"]] == [pytest.approx(t_std),
+                                                        pytest.approx(t_sep)]
+    assert all(t["measured_s"] is None for t in res["times"])
+    d = json.loads(render_compare(res, "json"))
+    assert d["specs"][1]["time"]["predicted_s_ratio_to_first"] == pytest.approx(t_sep / t_std)
+    head = render_compare(res, "csv").splitlines()[0].split(",")
+    i = head.index("MACs vs conv3x3-standard")
+    assert head[i + 1:i + 3] == ["predicted ms", "predicted vs conv3x3-standard"]
+    df = api.compare(["conv3x3-standard", "conv3x3-separable"], device="epyc-9654")
+    assert df["predicted_vs_first"].iloc[1] == pytest.approx(t_sep / t_std)
+    assert "measured_s" not in df.columns
+    # without --device or --measure compare stays the counts only
+    assert compare(["conv3x3-standard", "conv3x3-separable"])["times"] is None
+    code, out, err = run_cli("compare", "conv5x5", "conv5x5-bottleneck", "--device", "nope")
+    assert code == 2 and out == "" and "unknown device 'nope'" in err
+
+
+def test_compare_measure_times_each_spec(monkeypatch):
+    from costcalc import roofline
+    from costcalc.analysis import compare
+    monkeypatch.setattr(roofline, "TORCH_TIMER", lambda model, **k: {
+        layer.name: 1e-3 for layer in model.layers[1:]})
+    monkeypatch.setattr(roofline, "pause", lambda: None)
+    res = compare(["conv3x3-standard", "conv3x3-separable"], device="epyc-9654", measure=True)
+    a, b = res["times"]
+    assert a["measured_s"] > 0 and b["measured_s"] > 0
+    assert (a["torch_s"], b["torch_s"]) == (pytest.approx(1e-3), pytest.approx(2e-3))
