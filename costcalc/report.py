@@ -119,8 +119,48 @@ def _value(v):
     return v
 
 
-def spec_report(name: str, checks=None, charts: dict | None = None) -> str:
-    """One spec's report; its charts' data go into ``charts`` ({name: data})."""
+def measured_section(s, charts: dict, measured) -> list:
+    """A network's recorded measurement: predicted on this machine (as calibrated then) next to
+    costcalc's and PyTorch's measured time, per op type, and the measured roofline."""
+    from . import charts as ch
+    from .contrasts_time import machine_line
+    from .roofline import _err
+    from .timing import case_result
+    r = case_result(measured, s.id, s)
+    t = r.totals
+    has_torch = "torch_s" in t
+    rows = []
+    for e in r.by_op:
+        row = [e["op"], e["layers"], f"{100 * e['mac_share']:.2f}",
+               f"{100 * e['predicted_share']:.2f}", f"{100 * e['measured_share']:.2f}"]
+        if has_torch:
+            row.append(f"{100 * e['torch_share']:.2f}")
+        row += [f"{e['predicted_s'] * 1e3:.4g}", f"{e['measured_s'] * 1e3:.4g}"]
+        if has_torch:
+            row.append(f"{e['torch_s'] * 1e3:.4g}")
+        rows.append(row)
+    headers = ["op", "layers", "MACs %", "predicted %", "measured % (costcalc)"]
+    headers += ["measured % (PyTorch)"] if has_torch else []
+    headers += ["predicted ms", "costcalc ms"] + (["PyTorch ms"] if has_torch else [])
+    line = (f"Predicted on this machine {t['predicted_s'] * 1e3:.4g} ms; measured "
+            f"{t['measured_s'] * 1e3:.4g} ms with costcalc's forward pass (prediction error "
+            f"{100 * t['error']:+.1f}%)")
+    if has_torch:
+        line += (f" and {t['torch_s'] * 1e3:.4g} ms with PyTorch's (error "
+                 f"{100 * _err(t['predicted_s'], t['torch_s']):+.1f}%)")
+    return ["### Measured on this machine", "", machine_line(measured), "", line + ".", "",
+            table(headers, rows, "markdown"), "",
+            chart(charts, f"{s.id}-roofline-measured",
+                  ch.roofline(r, f"{s.id}: roofline of this machine, measured (float32, "
+                                 "batch 1)")), "",
+            chart(charts, f"{s.id}-time-by-op-measured",
+                  ch.shares_by_op(r, f"{s.id}: share of MACs and of time by op type, this "
+                                     "machine (%)")), ""]
+
+
+def spec_report(name: str, checks=None, charts: dict | None = None, measured=None) -> str:
+    """One spec's report; its charts' data go into ``charts`` ({name: data}); ``measured``: the
+    recorded measurement (timing), shown for the networks it has."""
     from .analysis import load_spec
     charts = {} if charts is None else charts
     spec = load_spec(name)
@@ -200,6 +240,8 @@ def spec_report(name: str, checks=None, charts: dict | None = None) -> str:
         out += ["## Graph", "", mermaid.flowchart(s), ""]
     if spec.kind == "network":
         out += time_section(s, charts)
+        if measured is not None and spec.id in measured["cases"]:
+            out += measured_section(s, charts, measured)
 
     out += ["## Published numbers", ""]
     if checks:
@@ -266,7 +308,7 @@ def build(names=None, measured=None) -> dict[str, str]:
     from . import contrasts
     charts: dict = {}
     if names:       # only the named specs' reports; the index and contrasts need every spec
-        files = {f"{n}.md": spec_report(n, charts=charts) for n in names}
+        files = {f"{n}.md": spec_report(n, charts=charts, measured=measured) for n in names}
     else:
         names = sorted(available())
         files = {}
@@ -277,7 +319,7 @@ def build(names=None, measured=None) -> dict[str, str]:
             checks = verify_spec(spec)
             statuses[n] = verify_status(checks)
             summaries[n] = summarize(spec)
-            files[f"{n}.md"] = spec_report(n, checks, charts)
+            files[f"{n}.md"] = spec_report(n, checks, charts, measured)
         titles = {}
         for fname, (title, make) in contrasts.REPORTS.items():
             files[fname] = make(charts, measured)
@@ -339,8 +381,6 @@ def write(out_dir, names=None, measure=None) -> list[str]:
     from . import timing
     out = Path(out_dir)
     measured = timing.load_measured(out / timing.MEASURED) if measure is None else measure
-    if measured is not None and measure is None and names:
-        measured = None         # spec reports only: the record is not read, nor rewritten
     files = build(names, measured)   # everything is computed before anything is written
     files.update(pictures(files))
     if measure is not None:

@@ -25,6 +25,9 @@ FORMAT = 1
 REPEAT = 5              # runs of each case at least (each layer's best counts)
 CASE_SECONDS = 0.5      # ... and about this many seconds of runs per case
 MAX_REPEAT = 200
+# Networks whose own reports show measured time too (bench/bench_forward.py's set; mobilenet is
+# a contrast case already)
+NETWORKS = ("mobilenet", "resnet50", "vgg16", "inception-v3", "xception")
 DTYPE = "float32"
 
 
@@ -33,11 +36,13 @@ class MeasuredError(CostcalcError):
 
 
 def cases() -> dict:
-    """{key: (spec or spec name, --set values)} of every case the contrast reports measure."""
+    """{key: (spec or spec name, --set values)} of every case the reports measure: the contrast
+    reports' cases and the NETWORKS."""
     from . import contrasts
     out = {name: (name, {}) for name in ("conv3x3-standard", "conv3x3-separable", "mobilenet",
                                          "mobilenet-conv", "conv5x5", "conv5x5-bottleneck",
                                          "inception-naive", "inception-bottleneck")}
+    out.update({name: (name, {}) for name in NETWORKS})
     for m, n, k, f in contrasts.SEPARABLE_CASES:
         std, sep = contrasts.separable_specs(m, n, k, f)
         out[f"standard-{m}-{n}-{k}-{f}"] = (std, {})

@@ -238,7 +238,7 @@ def test_no_record_means_predicted_only():
 
 
 def test_every_case_a_report_reads_is_measured():
-    """The contrast reports ask the record only for cases timing.measure() records."""
+    """The reports ask the record for exactly the cases timing.measure() records."""
     asked = []
     real = timing.case_times
 
@@ -251,6 +251,8 @@ def test_every_case_a_report_reads_is_measured():
     try:
         for fname in ("separable.md", "bottleneck.md", "mobilenet-scaling.md"):
             contrasts.REPORTS[fname][1]({}, rec)
+        for name in timing.NETWORKS:           # their own reports' measured section
+            report.spec_report(name, [], {}, rec)
     finally:
         timing.case_times = old
     assert set(asked) == set(timing.cases())
@@ -293,3 +295,21 @@ def test_compare_measure_times_each_spec(monkeypatch):
     a, b = res["times"]
     assert a["measured_s"] > 0 and b["measured_s"] > 0
     assert (a["torch_s"], b["torch_s"]) == (pytest.approx(1e-3), pytest.approx(2e-3))
+
+
+def test_a_network_report_shows_its_recorded_time_by_hand():
+    # every layer 1 ms in costcalc and 2 ms in PyTorch: each op type's measured share is its
+    # share of the layers; the section's totals are the layer counts in ms
+    rec = timing.checked(fake_record(times=lambda k, i: 1e-3, torch=lambda k, i: 2e-3), "r.json")
+    charts_ = {}
+    text = report.spec_report("resnet50", [], charts_, rec)
+    s = summarize("resnet50")
+    n = len(s.layers)
+    assert f"measured {n:.4g} ms with costcalc's forward pass" in text
+    assert f"and {2 * n:.4g} ms with PyTorch's" in text
+    shares = charts_["resnet50-time-by-op-measured"]
+    convs = sum(r.op == "conv2d" for r in s.layers)
+    got = dict(zip(shares["categories"], shares["series"][2]["values"]))
+    assert got["conv2d"] == pytest.approx(100 * convs / n, rel=1e-5)
+    assert "resnet50-roofline-measured" in charts_ and "### Measured on this machine" in text
+    assert "### Measured" not in report.spec_report("resnet50", [], {}, None)
