@@ -28,6 +28,26 @@ def test_window_explicit_padding_matches_walk(size, k, s, d, plo, phi):
         assert out_c == window_positions(size, k, s, d, plo, phi, ceil_mode=True)
 
 
+@pytest.mark.parametrize("size,k,s,d,plo", list(itertools.product((1, 2, 3, 4, 6), (2, 3, 5, 7),
+                                                                  (2, 3, 4), (1, 2), (0, 1))))
+def test_ceil_mode_with_a_window_longer_than_the_input(size, k, s, d, plo):
+    """Ceil mode keeps a window that starts inside the input and hangs past the padded end by
+    less than a stride, even when it is longer than the whole input (2x2 input, 3x3/2 pool: one
+    output): the walking twin, and PyTorch's own output size where torch is installed."""
+    if plo > (d * (k - 1) + 1) // 2:
+        pytest.skip("PyTorch refuses pads over half the window")
+    out, _, _ = ops.window(size, k, s, d, ops.PAD_EXPLICIT, plo, plo, True)
+    assert out == window_positions(size, k, s, d, plo, plo, ceil_mode=True)
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+    x = torch.zeros(1, 1, size, 1)
+    try:
+        want = F.max_pool2d(x, (k, 1), (s, 1), (plo, 0), (d, 1), ceil_mode=True).shape[2]
+    except RuntimeError:            # "Output size is too small"
+        want = 0
+    assert out == want
+
+
 @pytest.mark.parametrize("size,k,s,d", list(itertools.product((1, 4, 5, 6, 7, 28, 299), (1, 2, 3, 5, 7),
                                                          (1, 2, 3), (1, 2))))
 def test_window_same_padding(size, k, s, d):

@@ -692,7 +692,7 @@ def window(size, k, s, d, mode, p_lo, p_hi, ceil_mode):
     floor((size + p_lo + p_hi - d*(k-1) - 1) / s) + 1 (../shared/CONVENTIONS.md). 'same' follows
     TensorFlow (output ceil(size/s), an odd total pad puts the extra at the end). ceil_mode is
     Caffe's and PyTorch's: round up, but the last window must start inside the input or the
-    left padding.
+    left padding (so a window longer than the input by less than a stride gives one output).
     """
     keff = cadd(cmul(d, k - 1), 1)
     if keff < 0:
@@ -710,15 +710,17 @@ def window(size, k, s, d, mode, p_lo, p_hi, ceil_mode):
     if padded < 0:
         return -1, p_lo, p_hi
     span = padded - keff
+    if ceil_mode:
+        # PyTorch's pooling_output_shape: floor((span + s - 1) / s) + 1 (floor: span may be
+        # negative, a window longer than the padded input still gives one output when it
+        # starts inside it and hangs past the end by less than a stride: 2x2, 3x3/2 -> 1x1)
+        out = (span + s - 1) // s + 1 if span <= INT64_MAX - s else span // s + 2
+        if out > 0 and (out - 1) * s >= size + p_lo:
+            out -= 1
+        return max(out, 0), p_lo, p_hi
     if span < 0:
         return 0, p_lo, p_hi
-    if ceil_mode:
-        out = (span + s - 1) // s + 1 if span <= INT64_MAX - s else span // s + 2
-        if (out - 1) * s >= size + p_lo:
-            out -= 1
-    else:
-        out = span // s + 1
-    return out, p_lo, p_hi
+    return span // s + 1, p_lo, p_hi
 
 
 def window_attrs(kernel_default=REQUIRED, strides_default=1):

@@ -70,6 +70,11 @@ class MaxPool2D(_Pool):
                 output=(2, 56, 56), other=8 * 2 * 56 * 56),
         Example({"kernel": 2, "padding": "same"}, (3, 5, 5), output=(3, 3, 3),
                 other=3 * 3 * 3 * 3),
+        # ceil mode: a 3x3/2 window on a 2x2 map starts inside it and hangs past the end by 1,
+        # less than the stride: one output (PyTorch and Caffe); on 1x1 it would hang by 2
+        Example({"kernel": 3, "strides": 2, "ceil_mode": True}, (2, 2, 2), output=(2, 1, 1),
+                other=8 * 2),
+        Example({"kernel": 3, "strides": 2, "ceil_mode": True}, (2, 1, 1), fails=WINDOW),
         Example({"kernel": 4}, (1, 3, 8), fails=WINDOW),
         # dilation*(kernel-1) leaves int64: reported, never wrapped into a window that "fits"
         Example({"kernel": 2**62, "dilation": 4}, (1, 16, 16), fails=OVERFLOW),

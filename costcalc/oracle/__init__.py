@@ -42,12 +42,15 @@ def window_axis(size, k, s, d, padding, lo, hi, ceil_mode=False):
     if padding == "valid":
         lo = hi = 0
     span = size + lo + hi - keff
-    if span < 0:
+    if span < 0 and not ceil_mode:
         raise ValueError(f"window {keff} larger than padded size {size + lo + hi}")
-    if ceil_mode:
+    if ceil_mode:      # a window longer than the input still counts if it starts inside it
         out = math.ceil(span / s) + 1
         if (out - 1) * s >= size + lo:
             out -= 1
+        if out < 1:
+            raise ValueError(f"window {keff} longer than padded size {size + lo + hi} by "
+                             f"{-span}, at least the stride {s}")
     else:
         out = span // s + 1
     return out, lo, hi
