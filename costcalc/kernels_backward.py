@@ -31,51 +31,50 @@ from .kernels_norm import group_stats
 
 # ----------------------------------------------------------------------------- convolutions
 @njit(cache=True)
+def _conv2d_grad_loop(xp, g, w, sh, sw, dh, dw, groups, cg, kh, kw, out, weight):
+    """Both counting gradients of a convolution are this loop over every (output, tap) pair:
+    g times the tap's weight added at the tap's input position (``weight`` False: ``out`` is
+    the padded input's gradient), or g times the tap's input added to the tap's weight
+    (``weight`` True: ``out`` is the kernel gradient). Returns the multiplies executed."""
+    n, c_out, ho, wo = g.shape
+    og = c_out // groups
+    count = 0
+    for s in range(n):
+        for co in range(c_out):
+            base = (co // og) * cg
+            for yy in range(ho):
+                for xx in range(wo):
+                    gv = g[s, co, yy, xx]
+                    for ci in range(cg):
+                        for i in range(kh):
+                            r = yy * sh + i * dh
+                            for j in range(kw):
+                                if weight:
+                                    out[co, ci, i, j] += gv * xp[s, base + ci, r, xx * sw + j * dw]
+                                else:
+                                    out[s, base + ci, r, xx * sw + j * dw] += gv * w[co, ci, i, j]
+                                count += 1
+    return count
+
+
 def conv2d_input_grad_direct(g, w, sh, sw, dh, dw, groups, hp, wp):
     """Gradient of the zero-padded input (N, C_in, hp, wp) of a convolution: every output's g
     times every tap of its filter, added at the tap's input position. (dxp, multiplies)."""
-    n, c_out, ho, wo = g.shape
     cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    og = c_out // groups
-    dxp = np.zeros((n, cg * groups, hp, wp), dtype=g.dtype)
-    count = 0
-    for s in range(n):
-        for co in range(c_out):
-            base = (co // og) * cg
-            for yy in range(ho):
-                for xx in range(wo):
-                    gv = g[s, co, yy, xx]
-                    for ci in range(cg):
-                        for i in range(kh):
-                            r = yy * sh + i * dh
-                            for j in range(kw):
-                                dxp[s, base + ci, r, xx * sw + j * dw] += gv * w[co, ci, i, j]
-                                count += 1
-    return dxp, count
+    dxp = np.zeros((g.shape[0], cg * groups, hp, wp), dtype=g.dtype)
+    unused = np.zeros((1, 1, 1, 1), dtype=g.dtype)
+    return dxp, _conv2d_grad_loop(unused, g, np.ascontiguousarray(w, dtype=g.dtype), sh, sw,
+                                  dh, dw, groups, cg, kh, kw, dxp, False)
 
 
-@njit(cache=True)
 def conv2d_weight_grad_direct(xp, g, kh, kw, sh, sw, dh, dw, groups):
     """Kernel gradient (C_out, C_in/groups, kh, kw): g correlated with the padded input.
     (dw, multiplies)."""
-    n, c_out, ho, wo = g.shape
     cg = xp.shape[1] // groups
-    og = c_out // groups
-    dwt = np.zeros((c_out, cg, kh, kw), dtype=g.dtype)
-    count = 0
-    for s in range(n):
-        for co in range(c_out):
-            base = (co // og) * cg
-            for yy in range(ho):
-                for xx in range(wo):
-                    gv = g[s, co, yy, xx]
-                    for ci in range(cg):
-                        for i in range(kh):
-                            r = yy * sh + i * dh
-                            for j in range(kw):
-                                dwt[co, ci, i, j] += gv * xp[s, base + ci, r, xx * sw + j * dw]
-                                count += 1
-    return dwt, count
+    dwt = np.zeros((g.shape[1], cg, kh, kw), dtype=g.dtype)
+    unused = np.zeros((1, 1, 1, 1), dtype=g.dtype)
+    return dwt, _conv2d_grad_loop(np.asarray(xp, dtype=g.dtype), g, unused, sh, sw, dh, dw,
+                                  groups, cg, kh, kw, dwt, True)
 
 
 @njit(cache=True)
