@@ -301,6 +301,16 @@ def _typed_like(default, value, name, spec, line):
     return value
 
 
+
+def _known_keys(spec, mapping, allowed, what):
+    """The first key of ``mapping`` not in ``allowed``, as an error with the closest name."""
+    for key in mapping:
+        if key not in allowed:
+            hint = ops.closest(key, allowed)
+            raise _err(spec, mapping.key_line(key), f"unknown {what} {shown(key)}"
+                       + (f"; did you mean '{hint}'?" if hint else "")
+                       + f" (expected one of: {', '.join(allowed)})")
+
 class Spec:
     """A loaded, validated spec file; :meth:`build` expands it for given parameters."""
 
@@ -314,12 +324,7 @@ class Spec:
             raise SpecError("a spec must be a YAML mapping with at least 'input' and 'layers'",
                             path, getattr(data, "line", 1))
         self.data = data
-        for key in data:
-            if key not in TOP_KEYS:
-                hint = ops.closest(key, TOP_KEYS)
-                raise _err(self, data.key_line(key), f"unknown key '{key}'"
-                           + (f"; did you mean '{hint}'?" if hint else "")
-                           + f" (expected one of: {', '.join(TOP_KEYS)})")
+        _known_keys(self, data, TOP_KEYS, "key")
         for key in ("input", "layers"):
             if key not in data:
                 raise _err(self, data.line, f"missing '{key}'; a spec needs 'input' "
@@ -374,12 +379,7 @@ class Spec:
         if not isinstance(naming, dict):
             raise _err(self, data.key_line("naming"), "'naming' must be a mapping with "
                        "separator and repeat")
-        for key in naming:
-            if key not in NAMING_KEYS:
-                hint = ops.closest(key, NAMING_KEYS)
-                raise _err(self, naming.key_line(key), f"unknown naming key {shown(key)}"
-                           + (f"; did you mean '{hint}'?" if hint else "")
-                           + f" (expected one of: {', '.join(NAMING_KEYS)})")
+        _known_keys(self, naming, NAMING_KEYS, "naming key")
         self.sep = naming.get("separator", "/")
         if not isinstance(self.sep, str) or len(self.sep) > 8 or any(
                 ord(c) < 32 or ord(c) == 127 for c in self.sep):
