@@ -147,16 +147,25 @@ def bottleneck(ctx):
         graph("conv5x5", plain, "LR"),
         graph("conv5x5-bottleneck", reduced, "LR"),
     ]
+    from .roofline import predict
     naive, incb = summarize("inception-naive"), summarize("inception-bottleneck")
+    dev = "epyc-9654"
+    on = predict(reduced, dev)
+    red, five = on.layers[0], on.layers[-1]
+    ridge = on.totals["ridge"]
     return out + inception_contrast() + [
         "## In time: the same contrasts on devices",
         "MACs count multiplies; time also pays for the bytes each layer moves (the roofline "
-        "model, conventions). A 1x1 reduction keeps the arithmetic dense (every layer reads a "
-        "few channels many times), so the time saved follows the MACs saved more closely than "
-        "for separable convolutions (separable.md); where it does not, the reduction's extra "
-        "intermediate map and the layers that do no multiplies (pooling, concatenation) take "
-        "their share. Ratios: the costly design's time over the cheap one's (higher: the "
-        "bottleneck saves more).",
+        "model, conventions). The bottleneck's 1x1 layer does few multiplies for the bytes it "
+        f"moves: it reads the whole {shape_text(plain.input_shape)} map to write "
+        f"{reduced.layers[0].output_shape[0]} channels, {red['intensity']:.1f} FLOPs per byte "
+        f"(float32), below {dev}'s ridge of {ridge:.1f}, so it is memory-bound there and takes "
+        f"{100 * red['share']:.1f}% of the pair's predicted time for "
+        f"{pct(reduced.layers[0].macs, rm)} of its MACs, while the 5x5 layer after it "
+        f"({five['intensity']:.1f} FLOPs per byte) is compute-bound. That is why the time saved "
+        "is smaller than the MACs saved on devices with a high ridge, and close to it on the "
+        "phone SoC, whose ridge is low. Ratios: the costly design's time over the cheap one's "
+        "(higher: the bottleneck saves more).",
         machine_line(ctx.measured),
         *pair_section(ctx, "bottleneck-time",
                       "Costly / cheap design: MACs against predicted and measured time (x)",
@@ -303,9 +312,10 @@ def separable(ctx):
 
 
 def separable_time(ctx, std, sep):
-    from .roofline import predict
+    from .roofline import builtin_profiles, load_profile, predict
     dev = "epyc-9654"
     conv_l, (dw_l, pw_l) = predict(std, dev).layers[0], predict(sep, dev).layers
+    low, low_name = min((load_profile(d).ridge("float32"), d) for d in builtin_profiles())
     pairs = [("Table 3 layer (512 -> 512, 14x14)", ("conv3x3-standard", std),
               ("conv3x3-separable", sep))]
     for m, n, k, f in SEPARABLE_CASES:
@@ -319,11 +329,14 @@ def separable_time(ctx, std, sep):
         "Dk^2 multiply-adds per element it reads and writes, so its arithmetic intensity is low "
         f"at any width: in Table 3's layer (float32) the depthwise part does "
         f"{dw_l['intensity']:.2f} FLOPs per byte, the pointwise part {pw_l['intensity']:.1f} and "
-        f"the standard convolution {conv_l['intensity']:.1f}. Every built-in device's ridge "
-        "point (peak / bandwidth, `costcalc calibrate --list`) lies above the depthwise "
-        "intensity, so the depthwise half is memory-bound everywhere and costs more time than "
-        "its MACs say (ShuffleNet V2, Ma et al. 2018, Sec. 2, make the same point with "
-        "measured times). Ratios: standard time over separable time.",
+        f"the standard convolution {conv_l['intensity']:.1f}. " + (
+            f"Every built-in device's ridge point (peak / bandwidth, `costcalc calibrate "
+            f"--list`; the lowest is {low:.1f}, {low_name}) lies above the depthwise intensity, "
+            "so the depthwise half is memory-bound everywhere" if low > dw_l["intensity"] else
+            f"The depthwise half is memory-bound on the devices whose ridge point (peak / "
+            f"bandwidth) is above {dw_l['intensity']:.2f}") +
+        " and costs more time than its MACs say (ShuffleNet V2, Ma et al. 2018, Sec. 2, make "
+        "the same point with measured times). Ratios: standard time over separable time.",
         machine_line(ctx.measured),
         *pair_section(ctx, "separable-time",
                       "Standard / separable: MACs against predicted and measured time (x)",
@@ -758,12 +771,23 @@ def scaling_time(ctx, base, widths, sizes):
              for a, _, _, s in widths if a != 1.0]
     pairs += [(f"resolution {r}", ("mobilenet", base), (scaling_key("resolution", r), s))
               for r, _, _, s in sizes if r != 224]
+    from .roofline import predict
+    dev = "epyc-9654"
+    full = predict(base, dev).totals
+    quarter = predict(widths[-1][3], dev).totals
     return [
         "## In time: what the multipliers buy",
         "The multipliers' saving in time (full MobileNet's time over the scaled one's) next to "
-        "the saving in MACs. Narrower layers lower every layer's FLOPs and bytes alike, but the "
-        "weights' bytes do not fall with resolution and small layers leave a fixed cost per "
-        "layer, so time falls more slowly than MACs where layers are memory-bound.",
+        "the saving in MACs. The resolution multiplier scales every layer's FLOPs and its "
+        "activation bytes alike by rho^2, so predicted time follows the MACs. The width "
+        "multiplier does not: the pointwise layers' MACs fall as alpha^2 but the activations "
+        "they read and write only as alpha, so narrow layers become memory-bound. On "
+        f"{dev}, {full['memory_bound_layers']} of MobileNet's {full['layers']} layers are "
+        f"memory-bound at alpha 1.0 ({100 * full['memory_bound_share']:.1f}% of the predicted "
+        f"time) and {quarter['memory_bound_layers']} at alpha 0.25 "
+        f"({100 * quarter['memory_bound_share']:.1f}%), and the quarter-width network is "
+        f"predicted {full['predicted_s'] / quarter['predicted_s']:.2f}x faster for "
+        f"{base.totals['macs'] / widths[-1][3].totals['macs']:.2f}x fewer MACs.",
         machine_line(ctx.measured),
         *pair_section(ctx, "mobilenet-scaling-time",
                       "Full MobileNet / scaled: MACs against predicted and measured time (x)",
