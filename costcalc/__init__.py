@@ -6,7 +6,7 @@ stay quick: ``costcalc.analyze("resnet50").layers`` is a pandas DataFrame.
 
 __version__ = "0.1.0"
 
-_API = ("Analysis", "analyze", "compare", "load", "ops", "sweep", "train")
+_API = ("Analysis", "Latency", "analyze", "compare", "latency", "load", "ops", "sweep", "train")
 __all__ = list(_API)
 
 

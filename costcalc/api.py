@@ -166,5 +166,34 @@ def train(spec, set: Mapping | None = None, input=None, batch: int = 1, **option
     return r
 
 
-__all__ = ["Analysis", "analyze", "compare", "load", "ops", "sweep", "train"]
+class Latency:
+    """Roofline time of one network on a device (costcalc.roofline.latency): ``layers`` and
+    ``by_op`` (DataFrames indexed by layer name and op), ``totals`` (a dict), ``profile``; with
+    ``measure`` the measured columns (measured_s, error, torch_s) are there too."""
+
+    def __init__(self, result):
+        self.result = result
+        self.profile = result.profile
+        self.totals: dict = dict(result.totals)
+        self.layers = pd.DataFrame(result.layers).set_index("name")
+        self.by_op = pd.DataFrame(result.by_op).set_index("op")
+
+    def __repr__(self):
+        t = self.totals
+        return (f"<Latency {self.result.id} on {self.profile.name}: predicted "
+                f"{t['predicted_s'] * 1e3:.4g} ms, {t['memory_bound_layers']} of {t['layers']} "
+                "layers memory-bound>")
+
+
+def latency(spec, set: Mapping | None = None, input=None, batch: int = 1, dtype="float32",
+            device=None, measure: bool = False) -> Latency:
+    """Per-layer roofline time max(FLOPs / peak, bytes / bandwidth) on ``device`` (a built-in
+    profile name, a profile file or None: this machine, calibrated once), the bound of each
+    layer, and with ``measure`` costcalc's and PyTorch's measured time next to it."""
+    from .roofline import latency as run
+    return Latency(run(spec, dict(set or {}), _input(input), batch, dtype, device, measure))
+
+
+__all__ = ["Analysis", "Latency", "analyze", "compare", "latency", "load", "ops", "sweep",
+           "train"]
 
