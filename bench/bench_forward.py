@@ -1,5 +1,5 @@
 """Forward-pass benchmark: costcalc (``execute.run``) against PyTorch's CPU forward of the same
-graph, weights and input (the oracle translation in tests/torch_oracle.py), in one process.
+graph, weights and input (the oracle translation in costcalc/oracle/), in one process.
 
 For each network and batch size: warm-up runs of both, then ``--reps`` timed runs of each,
 interleaved (costcalc, pause, torch, pause, ...), median reported. Both run in float32 with the
@@ -9,9 +9,11 @@ The pause between the two lets the BLAS/OpenMP worker threads of one library go 
 the other starts (both spin for a while after their last call and would steal a core).
 
 Also measured: the machine's sgemm peak (a large NumPy float32 matrix product; PyTorch's too),
-costcalc's achieved GFLOP/s (2 x MACs / time) and its share of that peak, and where costcalc's
-time goes by op (resnet50, batch 1). Results go to reports/performance.md, section
-"## Forward passes (issue #4)", keeping any other section of that file.
+costcalc's achieved GFLOP/s (2 x MACs / time) and its share of that peak, where costcalc's
+time goes by op (the first network, each batch), and the depthwise kernel on its own
+(``kernels.depthwise`` against ``F.conv2d(groups=C)``) at MobileNet's and Xception's shapes.
+Results go to reports/performance.md, section "## Forward passes (issue #4)", keeping any
+other section of that file.
 
 Run: ``make bench`` (installs torch==2.13.0 into .venv first), or
 ``.venv/bin/python bench/bench_forward.py [--nets resnet50,vgg16] [--batches 1,8] [--reps 7]``.
@@ -40,13 +42,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import torch_oracle  # noqa: E402
+from costcalc import oracle as torch_oracle  # noqa: E402
 from common import cpu_model, publish  # noqa: E402
 from costcalc import __version__ as costcalc_version  # noqa: E402
-from costcalc import execute  # noqa: E402
+from costcalc import execute, kernels  # noqa: E402
+from costcalc.analysis import analyze_model  # noqa: E402
+from costcalc.ops.conv import padded_input  # noqa: E402
 from costcalc.spec import load  # noqa: E402
 
 NETS = ["resnet50", "mobilenet", "vgg16", "inception-v3", "xception"]
+DEPTHWISE_NETS = ["mobilenet", "xception"]     # their depthwise shapes: the kernel table
 BATCHES = [1, 8]
 SECTION = "## Forward passes (issue #4)"
 PAUSE = 0.25          # seconds between switching libraries (see the module docstring)
@@ -256,19 +261,89 @@ def bench_net(name, batches, reps, seed=0, quiet=False):
 
 
 def op_breakdown(layers):
-    """(op, seconds, share, GFLOP/s for ops with MACs) from one run's per-layer timings."""
+    """(op, seconds, share, GFLOP/s for ops with MACs, layers, layers fused into another) from
+    one run's per-layer timings (a fused layer's time is in its head's row)."""
     secs = collections.defaultdict(float)
     macs = collections.defaultdict(int)
+    count = collections.Counter()
+    folded = collections.Counter()
     for layer in layers:
         secs[layer.op] += layer.seconds
         macs[layer.op] += layer.macs
+        count[layer.op] += 1
+        folded[layer.op] += getattr(layer, "fused_into", None) is not None
     total = sum(secs.values())
-    return [(op, s, s / total, 2 * macs[op] / s / 1e9 if macs[op] else None)
-            for op, s in sorted(secs.items(), key=lambda kv: -kv[1])]
+    return [(op, s, s / total, 2 * macs[op] / s / 1e9 if macs[op] and s else None, count[op],
+             folded[op]) for op, s in sorted(secs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def depthwise_shapes(nets=DEPTHWISE_NETS):
+    """Distinct (network, layer, input C x H x W, view) of the depthwise steps (depthwise and
+    separable convolutions) of ``nets``, in order."""
+    out, seen = [], set()
+    for name in nets:
+        model = load(name).build()
+        summary = analyze_model(model, 1)
+        shapes = [tuple(model.input_shape)] + [tuple(r.output_shape) for r in summary.layers]
+        index = {layer.name: i for i, layer in enumerate(model.layers)}
+        for layer in model.layers:
+            if layer.op.name not in ("depthwise_conv2d", "separable_conv2d"):
+                continue
+            view = layer.op.view(layer.attrs)
+            x = shapes[index[layer.inputs[0]]]
+            key = (x, view.kernel_h, view.kernel_w, view.strides_h, view.strides_w,
+                   view.dilation_h, view.dilation_w, str(layer.attrs.get("padding")))
+            if key not in seen:
+                seen.add(key)
+                out.append((name, layer.name, x, view))
+    return out
+
+
+def bench_depthwise(batches, reps, rounds=3):
+    """The depthwise kernel alone: ``kernels.depthwise`` (what the executor runs, without its
+    fused epilogue) against ``torch.nn.functional.conv2d(groups=C)``, both on the same padded
+    float32 input and 3x3 filters (multiplier 1). Per shape: ``rounds`` rounds of ``reps``
+    calls of each library (a pause between libraries), median call."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for net, layer, (c, h, w), v in depthwise_shapes():
+        for batch in batches:
+            x = rng.standard_normal((batch, c, h, w), dtype=np.float32)
+            wt = rng.standard_normal((c, 1, v.kernel_h, v.kernel_w), dtype=np.float32)
+            xp, ho, wo = padded_input(x, v)
+            args = (v.strides_h, v.strides_w, v.dilation_h, v.dilation_w, ho, wo)
+            tx, tw = torch.from_numpy(np.ascontiguousarray(xp)), torch.from_numpy(wt)
+
+            def cc():
+                return kernels.depthwise(xp, wt, *args)
+
+            def th():
+                return torch.nn.functional.conv2d(tx, tw, stride=(v.strides_h, v.strides_w),
+                                                  dilation=(v.dilation_h, v.dilation_w),
+                                                  groups=c)
+
+            with torch.no_grad():
+                diff = float(np.abs(cc() - th().numpy()).max())
+                th()
+                cc_t, th_t = [], []
+                for _ in range(rounds):
+                    cc_t += [_timed(cc) for _ in range(reps)]
+                    time.sleep(PAUSE / 5)
+                    th_t += [_timed(th) for _ in range(reps)]
+                    time.sleep(PAUSE / 5)
+            rows.append(dict(net=net, layer=layer, input=f"{c}x{h}x{w}", batch=batch,
+                             stride=v.strides_h, output=f"{ho}x{wo}",
+                             costcalc=statistics.median(cc_t), torch=statistics.median(th_t),
+                             best=min(cc_t) / min(th_t), diff=diff))
+            print(f"  depthwise {net} {layer} {c}x{h}x{w} s{v.strides_h} batch {batch}: "
+                  f"costcalc {rows[-1]['costcalc'] * 1e3:.3f} ms, torch "
+                  f"{rows[-1]['torch'] * 1e3:.3f} ms, ratio "
+                  f"{rows[-1]['costcalc'] / rows[-1]['torch']:.2f}", flush=True)
+    return rows
 
 
 # ----------------------------------------------------------------------------- report
-def render(facts, peak, rows, breakdown, reps, seconds, side=None):
+def render(facts, peak, rows, breakdowns, reps, seconds, side=None, depthwise=None):
     out = [SECTION, "",
            "Generated by `make bench` (`bench/bench_forward.py`); numbers are from one run on "
            "the machine below and move by several percent between runs (the machine is shared).",
@@ -276,14 +351,31 @@ def render(facts, peak, rows, breakdown, reps, seconds, side=None):
            "What is timed: `costcalc.execute.run` (float32, weights generated beforehand with "
            "`execute.model_weights` and passed as `weights=`, so only the forward pass and the "
            "executor's per-layer bookkeeping count) against the same graph written with "
-           "`torch.nn.functional` (`tests/torch_oracle.py`) with the very same weights and input, "
+           "`torch.nn.functional` (`costcalc/oracle/`) with the very same weights and input, "
            "under `torch.no_grad()`, in the same process. Warm-up runs first, then "
            f"{reps} runs of each, interleaved, with a {PAUSE:g} s pause between libraries; the "
            "median is shown. Ratio = costcalc / PyTorch (below 1: costcalc is faster). "
            "GFLOP/s = 2 x analytic MACs / time; peak = NumPy float32 matrix product "
            "(the BLAS costcalc's convolutions use). costcalc's convolutions are im2col + one "
-           "GEMM, except 3x3 stride-1 ones on large maps, which use Winograd F(2x2, 3x3) "
-           "(fewer multiplies, so their GFLOP/s can pass the sgemm peak).", "",
+           "GEMM per sample (on maps under 100 outputs at a batch: one GEMM over the whole "
+           "batch's columns), except 3x3 stride-1 ones on large maps, which use Winograd "
+           "F(2x2, 3x3) a band of tile rows at a time (fewer multiplies, so their GFLOP/s can "
+           "pass the sgemm peak); 3x3 depthwise ones run a Numba kernel on one thread (a "
+           "Numba thread pool started after a BLAS call competes with OpenBLAS's spinning "
+           "threads, and with PyTorch's in this process; see the depthwise table below).", "",
+           "Fused epilogues (`execute.run(fuse=True)`, the default; counting mode never fuses): "
+           "a convolution (conv2d, depthwise, separable) whose own activation is linear "
+           "computes, in its output pass (on each sample's output right after its product, "
+           "or on each band of Winograd tile rows as it is written), its bias and the layers "
+           "that follow it while each is the single consumer "
+           "of the one before: a batch_norm (inference: a scale and a shift per channel), a "
+           "relu or relu6, and a two-input residual add whose other input is already computed "
+           "(then the relu after the add). An add that no convolution takes in takes in its "
+           "own relu. A conv's own relu/relu6 runs in the same pass. The math is the "
+           "layer-by-layer math, rounded where the separate layers round (the outputs are "
+           "bit-identical to `fuse=False`). Per-layer time: the convolution's row holds the time "
+           "of everything its pass computed; each layer folded into it has 0.0 s and "
+           "`fused_into` = the convolution's name (the op tables below count such layers).", "",
            "### Machine", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in facts]
     out += ["", f"sgemm peak (3072 x 3072 float32 product): NumPy {peak['numpy']:.0f} GFLOP/s, "
@@ -320,13 +412,32 @@ def render(facts, peak, rows, breakdown, reps, seconds, side=None):
                        f"{r['torch'] * 1e3:.1f} | **{r['costcalc'] / r['torch']:.2f}** | "
                        f"{r['costcalc_min'] / r['torch_min']:.2f} |")
         out.append("")
-    if breakdown:
-        name, batch, layers = breakdown
+    for name, batch, layers in breakdowns or ():
         out += [f"### Where costcalc's time goes ({name}, batch {batch}, one median run)", "",
-                "| op | ms | share | GFLOP/s |", "|---|---:|---:|---:|"]
-        for op, s, share, gf in op_breakdown(layers):
+                "| op | ms | share | GFLOP/s | layers | of them fused into a convolution or add |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for op, s, share, gf, n, folded in op_breakdown(layers):
             out.append(f"| {op} | {s * 1e3:.2f} | {100 * share:.0f}% | "
-                       f"{'' if gf is None else f'{gf:.0f}'} |")
+                       f"{'' if gf is None else f'{gf:.0f}'} | {n} | {folded} |")
+        out.append("")
+    if depthwise:
+        out += ["### The depthwise kernel on its own", "",
+                "`kernels.depthwise` (3x3: `depthwise3x3_into`, one Numba thread; what the "
+                "executor runs, here without a fused epilogue) against PyTorch's "
+                "`F.conv2d(groups=C)` (oneDNN, "
+                f"{torch.get_num_threads()} threads), on the same padded float32 input (the "
+                "padding is not timed) and filters, at every distinct depthwise shape of "
+                f"{' and '.join(DEPTHWISE_NETS)} (Xception's: the depthwise step of its "
+                "separable convolutions). Per row: 3 rounds of "
+                f"{reps} calls of each, alternating, median call. Ratio = costcalc / PyTorch.",
+                "", "| network | first layer | input | stride | output | batch | costcalc ms | "
+                    "PyTorch ms | ratio | ratio of best calls | max abs diff |",
+                "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in depthwise:
+            out.append(f"| {r['net']} | {r['layer']} | {r['input']} | {r['stride']} | "
+                       f"{r['output']} | {r['batch']} | {r['costcalc'] * 1e3:.3f} | "
+                       f"{r['torch'] * 1e3:.3f} | **{r['costcalc'] / r['torch']:.2f}** | "
+                       f"{r['best']:.2f} | {r['diff']:.1e} |")
         out.append("")
     out += [f"Benchmark wall time: {seconds:.0f} s.", ""]
     return "\n".join(out)
@@ -343,6 +454,8 @@ def main(argv=None):
                          "OPENBLAS_CORETYPE, so that OpenBLAS picks its own kernel (informational)")
     ap.add_argument("--max-wait", type=float, default=120.0,
                     help="seconds to wait for other processes to go idle before timing")
+    ap.add_argument("--no-depthwise", action="store_true",
+                    help="skip the table of the depthwise kernel on its own")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # side-run output
     args = ap.parse_args(argv)
     start = time.perf_counter()
@@ -372,11 +485,12 @@ def main(argv=None):
     if args.autodetect_blas and os.environ.get("OPENBLAS_CORETYPE"):
         side = autodetect_run(nets=[n for n in ("resnet50", "mobilenet", "vgg16") if n in nets],
                               reps=args.reps)
-    first = rows[0] if rows else None
-    breakdown = (first["net"], first["batch"], first["layers"]) if first else None
+    depthwise = None if args.no_depthwise else bench_depthwise(batches, max(args.reps, 5))
+    breakdowns = [(r["net"], r["batch"], r["layers"]) for r in rows if r["net"] == nets[0]]
     facts.append(("other processes", f"{100 * busy:.0f}% of the machine's CPU time during the "
                                      f"timed runs ({100 * idle_share:.0f}% just before)"))
-    section = render(facts, peak, rows, breakdown, args.reps, time.perf_counter() - start, side)
+    section = render(facts, peak, rows, breakdowns, args.reps, time.perf_counter() - start, side,
+                     depthwise)
     publish("forward", section, write=not args.no_report)
 
 

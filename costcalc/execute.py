@@ -27,6 +27,9 @@ class LayerRun:
     macs: int               # analytic, for the batch
     executed_macs: int | None
     seconds: float
+    # The layer whose output pass computed this one (run(fuse=True)): its seconds are 0.0 and
+    # its time is in that layer's seconds. None: the layer ran on its own.
+    fused_into: str | None = None
 
     @property
     def gflops(self):
@@ -42,7 +45,10 @@ class RunResult:
     seed: int
     counting: bool
     seconds: float
-    peak_measured: int      # elements, whole batch
+    # elements, whole batch: the largest total of the layers' outputs (their arrays' sizes)
+    # alive at once in spec order, each freed after its last use; with fusion, a fused layer's
+    # output counts as if stored (its array is never allocated: the real peak is at most this)
+    peak_measured: int
     peak_analytic: int
     checksum: float
     output: np.ndarray | None = None
@@ -168,13 +174,32 @@ def _layer_scratch(layer, in_shapes, out_shape, batch):
             cg = c_in // max(groups, 1)
             tiles = batch * ((ho + 1) // 2) * ((wo + 1) // 2)
             if kh == kw == 3 and sh == sw == 1 and a.dilation_h == a.dilation_w == 1 \
-                    and groups == 1 and cg >= 16 and tiles >= 512:   # kernels.WINOGRAD_*
-                persistent["winograd_v"] = max(16 * c_in * tiles, 1 << 16)
-                persistent["winograd_m"] = max(16 * c_out * tiles, 1 << 16)
+                    and groups == 1 and cg >= 96 and tiles >= 1500:   # kernels.WINOGRAD_*
+                # a band of tile rows at a time (kernels.winograd_band_rows, WINOGRAD_BAND)
+                tw = (wo + 1) // 2
+                band = min(max((1 << 22) // (16 * (c_in + c_out) * tw), -(-1500 // tw), 1),
+                           batch * ((ho + 1) // 2))
+                persistent["winograd_v"] = max(16 * c_in * band * tw, 1 << 16)
+                persistent["winograd_m"] = max(16 * c_out * band * tw, 1 << 16)
                 transient += 60 * c_out * c_in                  # U = G w G^T and its steps
+            elif groups == 1 and batch > 1 and ho * wo < 100 \
+                    and c_in * kh * kw * batch * ho * wo <= 1 << 23:   # kernels.BATCHED_GEMM_*
+                # the whole batch's columns and one product (kernels._batched_product)
+                persistent["cols"] = max(c_in * kh * kw * batch * ho * wo, 1 << 16)
+                persistent["product"] = max(c_out * batch * ho * wo, 1 << 16)
+                if kh == kw == 1 and not (sh == sw == 1 and hp == ho and wp == wo):
+                    transient += batch * c_in * ho * wo         # _subsample's copy
+                if (kh, kw) != (1, 1) and sw > 1:
+                    transient += c_in * hp * wp                 # im2col's phase split
             elif kh == kw == 1:
                 if not (sh == sw == 1 and hp == ho and wp == wo):
                     transient += batch * c_in * ho * wo         # _subsample's copy
+            elif groups == 1 and c_in * kh * kw * ho * wo > 1 << 23:  # kernels.IM2COL_BAND
+                rows = max((1 << 23) // (c_in * kh * kw * wo), 1)  # a band of output rows
+                persistent["cols"] = max(c_in * kh * kw * rows * wo, 1 << 16)
+                persistent["product"] = max(c_out * rows * wo, 1 << 16)
+                if sw > 1:
+                    transient += c_in * hp * wp                 # im2col's phase split
             else:
                 persistent["cols"] = max(cg * kh * kw * ho * wo, 1 << 16)
                 if sw > 1:
@@ -182,8 +207,8 @@ def _layer_scratch(layer, in_shapes, out_shape, batch):
         else:
             mid = batch * c_in * getattr(a, "depth_multiplier", 1) * ho * wo
             if sw > 1:
-                transient += hp * wp
-            transient += wp * ho                                # depthwise_fast's acc
+                transient += hp * wp                            # the phase planes
+            transient += wp * ho                                # the accumulator row(s)
             if name == "separable_conv2d":
                 transient += mid
     elif name == "conv2d_transpose":
@@ -247,12 +272,144 @@ def plan(name_or_spec, overrides=None, input_shape=None, batch=1, dtype="float32
     return model, summary
 
 
+FUSE_HEADS = ("conv2d", "depthwise_conv2d", "separable_conv2d")   # forward(..., post=)
+# (add is a head too, of its own relu: Add.forward(..., post=))
+CLIP_OPS = ("relu", "relu6")
+
+
+def fusion_plan(layers, views, shapes):
+    """{head index: [indices of the layers its output pass computes, in order]}.
+
+    A head is a convolution (FUSE_HEADS) with a linear activation of its own. It takes in,
+    while each one is the single consumer of the previous one's output (and that output is not
+    the network's): a batch_norm, then a relu/relu6; or, instead of or after those, a
+    two-input add of same-shape tensors whose other input is computed before the head, and a
+    relu/relu6 after the add. An add that no convolution takes in (its other input comes
+    later) takes in its own relu/relu6 the same way. Every other layer runs on its own.
+    ``shapes``: each layer's output shape (C, H, W), indexed like ``layers``."""
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    consumers = [[] for _ in layers]
+    for i, layer in enumerate(layers):
+        for name in layer.inputs:
+            consumers[index[name]].append(i)
+    last = len(layers) - 1
+
+    def single(j):
+        """The one consumer of j's output (which it reads once), or None."""
+        if j == last or len(consumers[j]) != 1:
+            return None
+        return consumers[j][0]
+
+    out, taken = {}, set()
+    for i, layer in enumerate(layers):
+        if layer.op.name == "add" and len(layer.inputs) == 2 and \
+                shapes[index[layer.inputs[0]]] == shapes[index[layer.inputs[1]]] == shapes[i]:
+            k = single(i)          # an add's own relu (when no convolution took the add in)
+            if k is not None and layers[k].op.name in CLIP_OPS and i not in taken:
+                out[i] = [k]
+                taken.add(k)
+            continue
+        if layer.op.name not in FUSE_HEADS or _activation_name(views[i]) != "linear":
+            continue
+        chain, cur, stage = [], i, 0          # stage: 0 start, 1 after BN, 2 after clip, 3 add
+        while True:
+            k = single(cur)
+            if k is None:
+                break
+            op = layers[k].op.name
+            if op == "batch_norm" and stage == 0:
+                stage = 1
+            elif op in CLIP_OPS and stage in (0, 1):
+                stage = 2
+            elif op in CLIP_OPS and stage == 3:
+                stage = 4
+            elif op == "add" and stage in (0, 1, 2) and len(layers[k].inputs) == 2 \
+                    and len(set(layers[k].inputs)) == 2:
+                other = index[[n for n in layers[k].inputs if n != layers[cur].name][0]]
+                if other >= i or shapes[other] != shapes[cur]:
+                    break
+                stage = 3
+            else:
+                break
+            chain.append(k)
+            cur = k
+        if chain:
+            out[i] = chain
+            taken.update(chain)
+    return out
+
+
+def _activation_name(view):
+    from .ops.conv import FUSED
+    return FUSED[view.activation].name
+
+
+def _post_for(layers, views, chain, chain_ws, live, index, head):
+    """The kernels.Post that computes the layers of ``chain`` after ``head``'s product
+    (``chain_ws``: their weights, by index)."""
+    from .kernels import CLIPS, Post, bn_coefficients
+    kw = {}
+    cur = layers[head].name
+    for k in chain:
+        layer, a = layers[k], views[k]
+        op = layer.op.name
+        if op == "batch_norm":
+            ws = list(chain_ws[k])
+            var, mean = ws[-1], ws[-2]
+            gamma = ws.pop(0) if a.scale else np.ones_like(var)
+            beta = ws.pop(0) if a.center else np.zeros_like(var)
+            kw["scale"], kw["shift"] = bn_coefficients(gamma, beta, mean, var, a.epsilon)
+        elif op == "add":
+            other = [n for n in layer.inputs if n != cur][0]
+            kw["res"] = live[index[other]]
+            kw["rscale"] = a.scale if a.scale is not None else 1.0
+            kw["res_first"] = layer.inputs[0] == other
+        else:
+            lo, hi = CLIPS[op]
+            if "res" in kw:
+                kw["lo2"], kw["hi2"] = lo, hi
+            else:
+                kw["lo1"], kw["hi1"] = lo, hi
+        cur = layer.name
+    return Post(**kw)
+
+
+def _layer_order_peak(layers, index, sizes):
+    """Peak of live elements when the layers run one at a time in spec order, each output
+    freed after its last use (the network's output kept)."""
+    last_use = list(range(len(layers)))
+    for i, layer in enumerate(layers):
+        for name in layer.inputs:
+            last_use[index[name]] = i
+    last_use[-1] = len(layers)
+    alive = peak = sizes[0]
+    for i in range(1, len(layers)):
+        alive += sizes[i]
+        peak = max(peak, alive)
+        for name in set(layers[i].inputs):
+            j = index[name]
+            if last_use[j] == i:
+                alive -= sizes[j]
+        if last_use[i] == i:
+            alive -= sizes[i]
+    return peak
+
+
 def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="float32",
-        counting=False, progress=None, keep_output=False, weights=None) -> RunResult:
+        counting=False, progress=None, keep_output=False, weights=None,
+        fuse=True) -> RunResult:
     """Run the graph numerically. ``progress(i, n, name)`` is called before each layer.
 
     ``weights``: optional, from ``model_weights(model, seed, dtype)`` for the same model; then
-    no weights are generated during the run (arrays of another dtype are converted)."""
+    no weights are generated during the run (arrays of another dtype are converted).
+
+    ``fuse`` (not in counting mode, which runs every layer on its own and counts its
+    multiplies): a convolution computes the batch norm, relu/relu6 and residual add that follow
+    it (``fusion_plan``) in its output pass, on each part of the output right after its
+    product (a sample; a band of Winograd tile rows); the same math, rounded where the
+    separate layers round. The convolution's LayerRun holds the time of all of them;
+    each layer folded into it has seconds 0.0 and ``fused_into`` = the convolution's name.
+    ``fuse=False``: one layer at a time."""
     model, summary = plan(name_or_spec, overrides, input_shape, batch, dtype, seed)
     dt = DTYPES[dtype]
     if weights is not None:
@@ -260,51 +417,77 @@ def run(name_or_spec, overrides=None, input_shape=None, batch=1, seed=0, dtype="
     layers = model.layers
     views = [layer.op.view(layer.attrs) for layer in layers]
     index = {layer.name: i for i, layer in enumerate(layers)}
-    last_use = list(range(len(layers)))
+    shapes = [tuple(model.input_shape)] + [tuple(row.output_shape) for row in summary.layers]
+    fused = fusion_plan(layers, views, shapes) if fuse and not counting else {}
+    step = list(range(len(layers)))          # where each layer runs: its head if fused
+    head_of = {}
+    for h, chain in fused.items():
+        for k in chain:
+            step[k] = h
+            head_of[k] = h
+    last_use = list(step)                    # the step after which a tensor is freed
     for i, layer in enumerate(layers):
         for name in layer.inputs:
-            last_use[index[name]] = i
+            j = index[name]
+            last_use[j] = max(last_use[j], step[i])
     last_use[-1] = len(layers)
 
     c, h, w = model.input_shape
     x0 = layer_rng(seed, -1 % (2**32)).standard_normal((batch, c, h, w)).astype(dt)
     live = {0: x0}
-    alive = x0.size
-    peak = alive
-    rows = []
+    sizes = [x0.size] + [0] * (len(layers) - 1)
+    rows = [None] * (len(layers) - 1)
+
+    def ws_of(k):
+        if weights is None:
+            in_shapes = [shapes[index[n]] for n in layers[k].inputs]
+            return make_weights(layers[k].op, layers[k].attrs, in_shapes, seed, k, dt)
+        return [np.asarray(w, dtype=dt) for w in weights[k]]
+
     start = time.perf_counter()
     for i in range(1, len(layers)):
         layer = layers[i]
         if progress:
             progress(i, len(layers) - 1, layer.name)
+        if i in head_of:
+            continue                # computed by its head's output pass
         xs = [live[index[n]] for n in layer.inputs]
-        in_shapes = [x.shape[1:] for x in xs]
-        if weights is None:
-            ws = make_weights(layer.op, layer.attrs, in_shapes, seed, i, dt)
-        else:
-            ws = [np.asarray(w, dtype=dt) for w in weights[i]]
+        ws = ws_of(i)
+        chain = fused.get(i, ())
+        chain_ws = {k: ws_of(k) for k in chain}      # made (or converted) before the timer
         t0 = time.perf_counter()
-        y, executed = layer.op.forward(xs, ws, views[i], counting)
+        if chain:       # the folded layers' own work (batch norm's coefficients) is timed
+            post = _post_for(layers, views, chain, chain_ws, live, index, i)
+            y, executed = layer.op.forward(xs, ws, views[i], counting, post=post)
+            del post
+        else:
+            y, executed = layer.op.forward(xs, ws, views[i], counting)
         seconds = time.perf_counter() - t0
         y = np.ascontiguousarray(y, dtype=dt)
-        row = summary.layers[i - 1]
-        if tuple(y.shape[1:]) != row.output_shape:
-            raise AssertionError(f"layer '{layer.name}': kernel produced {y.shape[1:]}, shape "
-                                 f"rule says {row.output_shape}")
-        live[i] = y
-        alive += y.size
-        peak = max(peak, alive)
-        for name in set(layer.inputs):
-            j = index[name]
-            if last_use[j] == i:
-                alive -= live.pop(j).size
-        if last_use[i] == i:
-            alive -= live.pop(i).size
-        rows.append(LayerRun(layer.name, layer.op.name, row.output_shape, row.macs,
-                             int(executed) if counting else None, seconds))
-        del xs, ws, y          # freed now, not when the next layer rebinds them (memory_estimate)
+        done = [i, *chain]
+        for k in done:
+            row = summary.layers[k - 1]
+            if tuple(y.shape[1:]) != row.output_shape:
+                raise AssertionError(f"layer '{layers[k].name}': kernel produced {y.shape[1:]}, "
+                                     f"shape rule says {row.output_shape}")
+            rows[k - 1] = LayerRun(layers[k].name, layers[k].op.name, row.output_shape, row.macs,
+                                   int(executed) if counting else None,
+                                   seconds if k == i else 0.0,
+                                   None if k == i else layer.name)
+        out_i = done[-1]
+        live[out_i] = y
+        for k in done:
+            sizes[k] = y.size
+            for name in set(layers[k].inputs):
+                j = index[name]
+                if last_use[j] == i and j in live:
+                    del live[j]
+        if last_use[out_i] == i:
+            del live[out_i]
+        del xs, ws, y, chain_ws          # freed now, not when the next layer rebinds them (memory_estimate)
     total = time.perf_counter() - start
     out = live[len(layers) - 1]
-    return RunResult(summary, rows, batch, dtype, seed, counting, total, peak,
+    return RunResult(summary, rows, batch, dtype, seed, counting, total,
+                     _layer_order_peak(layers, index, sizes),
                      summary.totals["peak_activations"], float(np.float64(out.astype(np.float64).sum())),
                      out if keep_output else None)

@@ -2,7 +2,11 @@
 
 Two kinds of convolution kernel:
 - the fast path: gather windows into columns (``im2col``), then one sgemm per sample and group
-  (NumPy's BLAS); 1x1 convolutions skip the gather (stride 1) or only subsample (stride > 1);
+  (NumPy's BLAS; small maps at a batch: one sgemm over the whole batch's columns; huge maps: a
+  band of output rows at a time); 1x1 convolutions skip the gather (stride 1) or only
+  subsample (stride > 1); 3x3 convolutions on large maps with many channels use Winograd, 3x3
+  depthwise ones ``depthwise3x3_into``; a ``Post`` (fused epilogue: bias, batch norm, relu,
+  residual add) runs on each part of the output right after its product;
 - the counting path (``*_direct``): plain loops over every output value and every tap, with a
   counter incremented at each multiply actually executed, padded zeros included.
 The executor uses the counting path in counting mode and the fast path otherwise; the tests
@@ -142,71 +146,106 @@ def _subsample(xp, sh, sw, ho, wo, out):
 # pair instead of 36, as 16 batched GEMMs. Same result up to float rounding; the counting path
 # still runs conv2d_direct, whose multiplies are the convention's.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-WINOGRAD_MIN_TILES = 512   # below (small maps), im2col + one GEMM is faster here
+# below either (small maps, few channels: products too narrow or too shallow for the
+# transforms to pay), im2col + one GEMM is faster here (measured at batch 1 and 8)
+WINOGRAD_MIN_TILES = 1500
+WINOGRAD_MIN_CHANNELS = 96          # input channels
 
 
 @njit(cache=True)
-def _winograd_input(xp, th, tw, v):
-    """v[4a+b, c, p] = (B^T d B)[a, b] for the 4x4 tile d of channel c at tile p (tile (i, j)
-    starts at row 2i, column 2j of the padded input; reads past its end are zeros). A tile row
-    at a time: B^T over whole rows, then B along them, so writes run along p."""
+def _winograd_input(xp, th, tw, r0, r1, v):
+    """v[4a+b, c, p] = (B^T d B)[a, b] for the 4x4 tile d of channel c at tile p of the band
+    of tile rows r0..r1 (tile row R of the batch: sample R // th, row R % th; tile (i, j)
+    starts at row 2i, column 2j of the padded input; reads past its end are zeros; p counts
+    from the band's first tile). A tile row at a time: B^T over whole rows, then B along them,
+    so writes run along p."""
     n, c, hp, wp = xp.shape
     width = 2 * tw + 2
     rows = np.zeros((4, width), dtype=xp.dtype)
     t = np.zeros((4, width), dtype=xp.dtype)
-    for s in range(n):
-        for ch in range(c):
-            for ti in range(th):
-                p0 = (s * th + ti) * tw
-                for a in range(4):
-                    r = 2 * ti + a
-                    src = xp[s, ch, min(r, hp - 1)]
-                    dst = rows[a]
-                    for q in range(width):
-                        dst[q] = src[q] if r < hp and q < wp else 0.0
-                r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
-                for q in range(width):          # B^T d, for every tile of the row at once
-                    t[0, q] = r0[q] - r2[q]
-                    t[1, q] = r1[q] + r2[q]
-                    t[2, q] = r2[q] - r1[q]
-                    t[3, q] = r1[q] - r3[q]
-                for a in range(4):              # (B^T d) B
-                    ta = t[a]
-                    v0, v1, v2, v3 = v[4 * a, ch], v[4 * a + 1, ch], v[4 * a + 2, ch], v[4 * a + 3, ch]
-                    for tj in range(tw):
-                        q = 2 * tj
-                        v0[p0 + tj] = ta[q] - ta[q + 2]
-                        v1[p0 + tj] = ta[q + 1] + ta[q + 2]
-                        v2[p0 + tj] = ta[q + 2] - ta[q + 1]
-                        v3[p0 + tj] = ta[q + 1] - ta[q + 3]
+    for ch in range(c):
+        for big in range(r0, r1):
+            s = big // th
+            ti = big % th
+            p0 = (big - r0) * tw
+            for a in range(4):
+                r = 2 * ti + a
+                src = xp[s, ch, min(r, hp - 1)]
+                dst = rows[a]
+                for q in range(width):
+                    dst[q] = src[q] if r < hp and q < wp else 0.0
+            q0, q1, q2, q3 = rows[0], rows[1], rows[2], rows[3]
+            for q in range(width):          # B^T d, for every tile of the row at once
+                t[0, q] = q0[q] - q2[q]
+                t[1, q] = q1[q] + q2[q]
+                t[2, q] = q2[q] - q1[q]
+                t[3, q] = q1[q] - q3[q]
+            for a in range(4):              # (B^T d) B
+                ta = t[a]
+                v0, v1, v2, v3 = v[4 * a, ch], v[4 * a + 1, ch], v[4 * a + 2, ch], v[4 * a + 3, ch]
+                for tj in range(tw):
+                    q = 2 * tj
+                    v0[p0 + tj] = ta[q] - ta[q + 2]
+                    v1[p0 + tj] = ta[q + 1] + ta[q + 2]
+                    v2[p0 + tj] = ta[q + 2] - ta[q + 1]
+                    v3[p0 + tj] = ta[q + 1] - ta[q + 3]
 
 
-@njit(cache=True)
-def _winograd_output(m, n, th, tw, ho, wo, y):
-    """y[s, k, 2i:2i+2, 2j:2j+2] = A^T M A for each tile (cut at the output's edge)."""
+@njit(cache=True, error_model="numpy")
+def _winograd_output(m, th, tw, r0, r1, ho, wo, y, bias, scale, shift, lo1, hi1, res, rscale,
+                     lo2, hi2, flags):
+    """y[s, k, 2i:2i+2, 2j:2j+2] = A^T M A for each tile of the band of tile rows r0..r1 (cut
+    at the output's edge), then a Post's stages (epilogue_plane; flags 0: none) on those
+    output rows while they are in cache. res: (N, C, ho, wo), or y itself when unused."""
     c_out = m.shape[1]
     t = np.zeros((2, 4), dtype=m.dtype)
-    for s in range(n):
-        for k in range(c_out):
-            for ti in range(th):
-                for tj in range(tw):
-                    p = (s * th + ti) * tw + tj
-                    for b in range(4):          # A^T M
-                        m0, m1 = m[b, k, p], m[4 + b, k, p]
-                        m2, m3 = m[8 + b, k, p], m[12 + b, k, p]
-                        t[0, b] = m0 + m1 + m2
-                        t[1, b] = m1 - m2 - m3
-                    for a in range(2):          # (A^T M) A
-                        r = 2 * ti + a
-                        if r >= ho:
-                            break
-                        y[s, k, r, 2 * tj] = t[a, 0] + t[a, 1] + t[a, 2]
-                        if 2 * tj + 1 < wo:
-                            y[s, k, r, 2 * tj + 1] = t[a, 1] - t[a, 2] - t[a, 3]
+    for k in range(c_out):
+        mk = m[:, k]
+        for big in range(r0, r1):
+            s = big // th
+            ti = big % th
+            out = y[s, k]
+            for tj in range(tw):
+                p = (big - r0) * tw + tj
+                for b in range(4):          # A^T M
+                    m0, m1 = mk[b, p], mk[4 + b, p]
+                    m2, m3 = mk[8 + b, p], mk[12 + b, p]
+                    t[0, b] = m0 + m1 + m2
+                    t[1, b] = m1 - m2 - m3
+                for a in range(2):          # (A^T M) A
+                    r = 2 * ti + a
+                    if r >= ho:
+                        break
+                    out[r, 2 * tj] = t[a, 0] + t[a, 1] + t[a, 2]
+                    if 2 * tj + 1 < wo:
+                        out[r, 2 * tj + 1] = t[a, 1] - t[a, 2] - t[a, 3]
+            if flags:
+                lo = 2 * ti
+                hi = min(2 * ti + 2, ho)
+                band = out[lo:hi].reshape(1, (hi - lo) * wo)
+                epilogue_plane(band, bias[k:k + 1] if flags & EPI_BIAS else bias,
+                               scale[k:k + 1] if flags & EPI_BN else scale,
+                               shift[k:k + 1] if flags & EPI_BN else shift, lo1, hi1,
+                               res[s, k, lo:hi].reshape(1, (hi - lo) * wo), rscale, lo2, hi2,
+                               flags)
 
 
-def conv2d_winograd(xp, w, ho, wo):
-    """3x3, stride 1, no dilation, one group, on a padded batch (ho = hp - 2, wo = wp - 2)."""
+WINOGRAD_BAND = 1 << 22     # elements of V and M (16 x (C_in + C_out) x tiles) in a band
+
+
+def winograd_band_rows(n, th, tw, c_in, c_out):
+    """Tile rows per band: V and M within WINOGRAD_BAND elements (they stay in cache between
+    the transforms and the products), but at least WINOGRAD_MIN_TILES tiles wide (the 16
+    products stay wide) and at most the whole batch."""
+    per_row = 16 * (c_in + c_out) * tw
+    rows = max(WINOGRAD_BAND // per_row, -(-WINOGRAD_MIN_TILES // tw), 1)
+    return min(rows, n * th)
+
+
+def conv2d_winograd(xp, w, ho, wo, post=None):
+    """3x3, stride 1, no dilation, one group, on a padded batch (ho = hp - 2, wo = wp - 2), a
+    band of tile rows at a time (winograd_band_rows); ``post``: a Post applied to each band's
+    output rows as they are written."""
     n, c_in = xp.shape[:2]
     c_out = w.shape[0]
     th, tw = (ho + 1) // 2, (wo + 1) // 2
@@ -214,24 +253,92 @@ def conv2d_winograd(xp, w, ho, wo):
     # U = G w G^T for every filter: two BLAS contractions, then (a, b) first
     u = np.tensordot(np.tensordot(g, w, axes=([1], [2])), g, axes=([3], [1]))   # a, k, c, b
     u = np.ascontiguousarray(u.transpose(0, 3, 1, 2)).reshape(16, c_out, c_in)
-    tiles = n * th * tw
-    v = _buffer(16 * c_in * tiles, xp.dtype, "winograd_v").reshape(16, c_in, tiles)
-    _winograd_input(np.ascontiguousarray(xp), th, tw, v)
-    m = _buffer(16 * c_out * tiles, xp.dtype, "winograd_m").reshape(16, c_out, tiles)
-    np.matmul(u, v, out=m)
+    band = winograd_band_rows(n, th, tw, c_in, c_out)
+    vbuf = _buffer(16 * c_in * band * tw, xp.dtype, "winograd_v")
+    mbuf = _buffer(16 * c_out * band * tw, xp.dtype, "winograd_m")
+    xp = np.ascontiguousarray(xp)
     y = np.empty((n, c_out, ho, wo), dtype=xp.dtype)
-    _winograd_output(m, n, th, tw, ho, wo, y)
+    if post is None:
+        args = (_DUMMY[xp.dtype.char], _DUMMY["d"], _DUMMY["d"], -np.inf, np.inf, y, 1.0,
+                -np.inf, np.inf, 0)
+    else:
+        bias = post.bias if post.bias.dtype == y.dtype or not post.flags & EPI_BIAS \
+            else post.bias.astype(y.dtype)
+        args = (bias, post.scale, post.shift, post.lo1, post.hi1,
+                y if post.res is None else post.res, post.rscale, post.lo2, post.hi2,
+                post.flags)
+    for r0 in range(0, n * th, band):
+        r1 = min(r0 + band, n * th)
+        tiles = (r1 - r0) * tw
+        v = vbuf[:16 * c_in * tiles].reshape(16, c_in, tiles)
+        m = mbuf[:16 * c_out * tiles].reshape(16, c_out, tiles)
+        _winograd_input(xp, th, tw, r0, r1, v)
+        np.matmul(u, v, out=m)
+        _winograd_output(m, th, tw, r0, r1, ho, wo, y, *args)
     return y
 
 
-def conv2d_gemm(xp, w, sh, sw, dh, dw, groups, ho, wo):
-    """Convolution of a padded batch by im2col + sgemm. w: (C_out, C_in/groups, kh, kw)."""
+_DUMMY = {"f": np.zeros(1, dtype=np.float32), "d": np.zeros(1, dtype=np.float64)}
+
+
+# Small maps at a batch: one product over the columns of every sample (N * H_out * W_out wide)
+# instead of one narrow product per sample, when the columns fit the budget.
+BATCHED_GEMM_HW = 100                   # outputs per sample below which the batch is gathered
+BATCHED_GEMM_ELEMENTS = 1 << 23         # largest column matrix (elements) gathered at once
+
+
+def _batched_product(w2, cols, y, n, ho, wo, post):
+    """y (N, C_out, ho*wo) = w2 @ cols (K, N*ho*wo), sample by sample out of one product, each
+    followed by ``post``."""
+    hw = ho * wo
+    prod = _buffer(w2.shape[0] * n * hw, y.dtype, "product").reshape(w2.shape[0], n * hw)
+    np.matmul(w2, cols, out=prod)
+    for s in range(n):
+        y[s] = prod[:, s * hw:(s + 1) * hw]
+        if post is not None:
+            post.apply(y, s)
+    return y.reshape(n, w2.shape[0], ho, wo)
+
+
+IM2COL_BAND = 1 << 23       # largest column matrix (elements) of one product on a large map
+
+
+def _im2col_bands(xp, w2, kh, kw, sh, sw, dh, dw, ho, wo, y, post):
+    """im2col + GEMM a band of output rows at a time, the columns of a band within
+    IM2COL_BAND elements (they stay in cache for the product instead of streaming the whole
+    map's columns, kh*kw times its input, through memory); one group."""
+    n = xp.shape[0]
+    k = w2.shape[1]
+    c_out = w2.shape[0]
+    rows = max(IM2COL_BAND // (k * wo), 1)
+    cols = _buffer(k * rows * wo, xp.dtype).reshape(-1)
+    prod = _buffer(c_out * rows * wo, xp.dtype, "product").reshape(-1)
+    for s in range(n):
+        ys = y[s]
+        for r0 in range(0, ho, rows):
+            r1 = min(r0 + rows, ho)
+            part = xp[s, :, r0 * sh:(r1 - 1) * sh + (kh - 1) * dh + 1]
+            c = cols[:k * (r1 - r0) * wo].reshape(k, (r1 - r0) * wo)
+            im2col(part, kh, kw, sh, sw, dh, dw, r1 - r0, wo, c)
+            out = prod[:c_out * (r1 - r0) * wo].reshape(c_out, (r1 - r0) * wo)
+            np.matmul(w2, c, out=out)
+            ys[:, r0 * wo:r1 * wo] = out
+        if post is not None:
+            post.apply(y, s)
+    return y.reshape(n, c_out, ho, wo)
+
+
+def conv2d_gemm(xp, w, sh, sw, dh, dw, groups, ho, wo, post=None):
+    """Convolution of a padded batch by im2col + sgemm. w: (C_out, C_in/groups, kh, kw).
+    ``post``: a ``Post`` epilogue applied to each sample's output right after its product
+    (while it is in cache), in place."""
     n, c_in, hp, wp = xp.shape
     c_out, cg, kh, kw = w.shape
     # Winograd pays where its 16 GEMMs stay wide: many tiles (large maps) and channels
-    if kh == kw == 3 and sh == sw == 1 and dh == dw == 1 and groups == 1 and cg >= 16 \
+    if kh == kw == 3 and sh == sw == 1 and dh == dw == 1 and groups == 1 \
+            and cg >= WINOGRAD_MIN_CHANNELS \
             and n * ((ho + 1) // 2) * ((wo + 1) // 2) >= WINOGRAD_MIN_TILES:
-        return conv2d_winograd(xp, w, ho, wo)
+        return conv2d_winograd(xp, w, ho, wo, post)
     og = c_out // groups
     k = cg * kh * kw
     w2 = np.ascontiguousarray(w).reshape(c_out, k)
@@ -243,19 +350,40 @@ def conv2d_gemm(xp, w, sh, sw, dh, dw, groups, ho, wo):
             flat = np.empty((n, c_in, ho, wo), dtype=xp.dtype)
             _subsample(xp, sh, sw, ho, wo, flat)
             flat = flat.reshape(n, c_in, ho * wo)
+        if groups == 1 and n > 1 and ho * wo < BATCHED_GEMM_HW \
+                and c_in * n * ho * wo <= BATCHED_GEMM_ELEMENTS:
+            cols = _buffer(c_in * n * ho * wo, xp.dtype).reshape(c_in, n, ho * wo)
+            cols[...] = flat.transpose(1, 0, 2)
+            return _batched_product(w2, cols.reshape(c_in, n * ho * wo), y, n, ho, wo, post)
+        if groups == 1 and post is not None:
+            for s in range(n):
+                np.matmul(w2, flat[s], out=y[s])
+                post.apply(y, s)
+            return y.reshape(n, c_out, ho, wo)
         if groups == 1:
             np.matmul(w2, flat, out=y)
         else:
             for g in range(groups):
                 np.matmul(w2[g * og:(g + 1) * og], flat[:, g * cg:(g + 1) * cg],
                           out=y[:, g * og:(g + 1) * og])
-        return y.reshape(n, c_out, ho, wo)
+        y = y.reshape(n, c_out, ho, wo)
+        return y if post is None else post.apply_all(y)
     xp = np.ascontiguousarray(xp)
+    hw = ho * wo
+    if groups == 1 and n > 1 and hw < BATCHED_GEMM_HW and k * n * hw <= BATCHED_GEMM_ELEMENTS:
+        cols = _buffer(k * n * hw, xp.dtype).reshape(k, n * hw)
+        for s in range(n):
+            im2col(xp[s], kh, kw, sh, sw, dh, dw, ho, wo, cols[:, s * hw:(s + 1) * hw])
+        return _batched_product(w2, cols, y, n, ho, wo, post)
+    if groups == 1 and k * hw > IM2COL_BAND:
+        return _im2col_bands(xp, w2, kh, kw, sh, sw, dh, dw, ho, wo, y, post)
     cols = _buffer(k * ho * wo, xp.dtype).reshape(k, ho * wo)
     for s in range(n):
         for g in range(groups):
             im2col(xp[s, g * cg:(g + 1) * cg], kh, kw, sh, sw, dh, dw, ho, wo, cols)
             np.matmul(w2[g * og:(g + 1) * og], cols, out=y[s, g * og:(g + 1) * og])
+        if post is not None:
+            post.apply(y, s)
     return y.reshape(n, c_out, ho, wo)
 
 
@@ -287,7 +415,14 @@ def conv2d_direct(xp, w, sh, sw, dh, dw, groups, ho, wo):
 def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
     """Depthwise convolution: output channel o reads input channel o // multiplier. Each output
     sums its taps in (i, j) order, starting from 0."""
-    xp = np.ascontiguousarray(xp)
+    y = np.empty((xp.shape[0], w.shape[0], ho, wo), dtype=xp.dtype)
+    depthwise_into(np.ascontiguousarray(xp), w, sh, sw, dh, dw, ho, wo, y)
+    return y
+
+
+@njit(cache=True)
+def depthwise_into(xp, w, sh, sw, dh, dw, ho, wo, y):
+    """depthwise_fast writing into y (N, C_out, ho, wo); xp contiguous."""
     n, c_in, hp, wp = xp.shape
     c_out, _, kh, kw = w.shape
     mult = c_out // c_in
@@ -295,7 +430,6 @@ def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
         sh = 1
     if wo == 1:
         sw = 1
-    y = np.empty((n, c_out, ho, wo), dtype=xp.dtype)
     if sh == 1 and sw == 1:
         # On the flattened padded plane, output (r, x) at t = r*Wp + x reads t + i*dh*Wp + j*dw:
         # one long loop per tap (columns x >= wo of each row are computed and dropped).
@@ -317,7 +451,7 @@ def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
                     src = acc[r * wp:]
                     for x in range(wo):
                         dst[x] = src[x]
-        return y
+        return
     ph = np.empty((sw, hp, (wp + sw - 1) // sw), dtype=xp.dtype)
     for s in range(n):
         for ci in range(c_in):
@@ -334,7 +468,6 @@ def depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo):
                             src = ph[(j * dw) % sw, r * sh + i * dh, o:o + wo]
                             for x in range(wo):
                                 acc[x] += src[x] * wv
-    return y
 
 
 @njit(cache=True)
@@ -511,4 +644,266 @@ def softmax_channels(x):
                     tot += e
                 for ch in range(c):
                     y[s, ch, i, j] /= tot
+    return y
+
+
+# ----------------------------------------------------------------------------- fused epilogues
+# A convolution's output pass may apply, per element v of output channel c, in this order:
+#   v += bias[c]                                  (the layer's own bias)
+#   v = v * scale[c] + shift[c]                   (a following inference batch norm)
+#   v = clip(v, lo1, hi1)                         (a following relu / relu6 / the own one)
+#   v = res + rscale * v  or  v + rscale * res    (a following two-input residual add)
+#   v = clip(v, lo2, hi2)                         (the relu after that add)
+# Each stage rounds to the array's dtype where the separate layer would (each stage stores into
+# y before the next reads it), and computes like the separate kernel (batch norm's scale and
+# shift in float64 as ``batch_norm``, the add as ``add_scaled``), so the fused result is the
+# layer-by-layer one.
+EPI_BIAS, EPI_BN, EPI_RES, EPI_RES_FIRST = 1, 2, 4, 8
+
+
+@njit(cache=True, error_model="numpy")
+def bn_coefficients(gamma, beta, mean, var, eps):
+    """(scale, shift) in float64 exactly as ``batch_norm`` computes them per channel."""
+    c = gamma.shape[0]
+    scale = np.empty(c, dtype=np.float64)
+    shift = np.empty(c, dtype=np.float64)
+    for ch in range(c):
+        scale[ch] = gamma[ch] / np.sqrt(var[ch] + eps)
+        shift[ch] = beta[ch] - mean[ch] * scale[ch]
+    return scale, shift
+
+
+@njit(cache=True, error_model="numpy")
+def epilogue_plane(y, bias, scale, shift, lo1, hi1, res, rscale, lo2, hi2, flags):
+    """The stages above in place on y (C, L), one sample: bias (C,), scale/shift (C,) float64,
+    res (C, L) (ignored without EPI_RES)."""
+    c, length = y.shape
+    for ch in range(c):
+        row = y[ch]
+        if flags & EPI_BIAS:
+            b = bias[ch]
+            for t in range(length):
+                row[t] = row[t] + b
+        if flags & EPI_BN:
+            sc = scale[ch]
+            sh = shift[ch]
+            for t in range(length):
+                v = row[t] * sc + sh
+                row[t] = lo1 if v < lo1 else (hi1 if v > hi1 else v)
+        elif lo1 != -np.inf or hi1 != np.inf:
+            for t in range(length):
+                v = row[t]
+                row[t] = lo1 if v < lo1 else (hi1 if v > hi1 else v)
+        if flags & EPI_RES:
+            r = res[ch]
+            if rscale == 1.0:
+                for t in range(length):
+                    row[t] = r[t] + row[t]
+            elif flags & EPI_RES_FIRST:          # res is the add's first input
+                for t in range(length):
+                    row[t] = r[t] + rscale * row[t]
+            else:
+                for t in range(length):
+                    row[t] = row[t] + rscale * r[t]
+            if lo2 != -np.inf or hi2 != np.inf:
+                for t in range(length):
+                    v = row[t]
+                    row[t] = lo2 if v < lo2 else (hi2 if v > hi2 else v)
+
+
+class Post:
+    """A fused epilogue (the stages above) for a product's output; ``apply(y, s)`` runs it on
+    sample s of y (N, C, ...) in place. Built by the executor (``execute.run(fuse=True)``) and
+    by a conv's own bias and relu-type activation."""
+    __slots__ = ("bias", "scale", "shift", "lo1", "hi1", "res", "rscale", "lo2", "hi2", "flags")
+
+    def __init__(self, bias=None, scale=None, shift=None, lo1=-np.inf, hi1=np.inf, res=None,
+                 rscale=1.0, res_first=True, lo2=-np.inf, hi2=np.inf):
+        self.flags = (EPI_BIAS if bias is not None else 0) | (EPI_BN if scale is not None else 0) \
+            | (EPI_RES if res is not None else 0) | (EPI_RES_FIRST if res_first else 0)
+        dummy = np.zeros(1, dtype=np.float64)
+        self.bias = bias if bias is not None else dummy
+        self.scale = scale if scale is not None else dummy
+        self.shift = shift if shift is not None else dummy
+        self.res = res
+        self.lo1, self.hi1, self.rscale, self.lo2, self.hi2 = \
+            float(lo1), float(hi1), float(rscale), float(lo2), float(hi2)
+
+    def with_bias(self, bias):
+        """The same epilogue with the layer's own bias in front (a fresh object)."""
+        out = Post.__new__(Post)
+        for k in Post.__slots__:
+            setattr(out, k, getattr(self, k))
+        out.bias = bias
+        out.flags = self.flags | EPI_BIAS
+        return out
+
+    def apply(self, y, s):
+        c = y.shape[1]
+        plane = y[s].reshape(c, -1)
+        if self.res is not None:
+            res = self.res[s].reshape(c, -1)
+        else:
+            res = plane                     # unread without EPI_RES
+        bias = self.bias
+        if bias.dtype != y.dtype and self.flags & EPI_BIAS:
+            bias = bias.astype(y.dtype)
+        epilogue_plane(plane, bias, self.scale, self.shift, self.lo1, self.hi1, res,
+                       self.rscale, self.lo2, self.hi2, self.flags)
+
+    def apply_all(self, y):
+        for s in range(y.shape[0]):
+            self.apply(y, s)
+        return y
+
+
+CLIPS = {"relu": (0.0, np.inf), "relu6": (0.0, 6.0)}   # activations an epilogue can clip to
+
+
+def own_post(bias, activation, post=None):
+    """The output-pass epilogue of a conv with ``bias`` (array or None) and its own activation
+    (an op name), followed by the executor's fused ``post`` (given only when the activation is
+    linear); None when the layer's old separate epilogue must run (another activation)."""
+    if post is not None:
+        return post if bias is None else post.with_bias(bias)
+    if activation in CLIPS:
+        lo, hi = CLIPS[activation]
+        return Post(bias=bias, lo1=lo, hi1=hi)
+    if activation == "linear":
+        return Post(bias=bias) if bias is not None else None
+    return None
+
+
+def depthwise_post(xp, w, sh, sw, dh, dw, ho, wo, post):
+    """depthwise_fast one sample at a time, each followed by ``post`` while it is in cache."""
+    n = xp.shape[0]
+    if post is None:
+        return depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo)
+    if n == 1:
+        return post.apply_all(depthwise_fast(xp, w, sh, sw, dh, dw, ho, wo))
+    xp = np.ascontiguousarray(xp)
+    y = np.empty((n, w.shape[0], ho, wo), dtype=xp.dtype)
+    for s in range(n):
+        depthwise_into(xp[s:s + 1], w, sh, sw, dh, dw, ho, wo, y[s:s + 1])
+        post.apply(y, s)
+    return y
+
+
+@njit(cache=True)
+def add_scaled_clip(xs0, xs1, scale, lo, hi):
+    """clip(add_scaled(xs0, xs1, scale), lo, hi) in one pass (an add and the relu after it),
+    rounded where the two separate kernels round."""
+    flat0 = xs0.ravel()
+    flat1 = xs1.ravel()
+    out = np.empty_like(flat0)
+    if scale == 1.0:
+        for i in range(flat0.size):
+            out[i] = flat0[i] + flat1[i]
+            v = out[i]
+            out[i] = lo if v < lo else (hi if v > hi else v)
+    else:
+        for i in range(flat0.size):
+            out[i] = flat0[i] + scale * flat1[i]
+            v = out[i]
+            out[i] = lo if v < lo else (hi if v > hi else v)
+    return out.reshape(xs0.shape)
+
+
+# ----------------------------------------------------------------------------- depthwise 3x3
+@njit(cache=True)
+def depthwise3x3_into(xp, w, sh, sw, dh, dw, ho, wo, y):
+    """depthwise_fast for 3x3 kernels (any stride, dilation, multiplier), writing into y: the
+    padded plane is split by row and column phase modulo the strides (used as is at stride 1)
+    and flattened, so that output (r, x) at t = r*Wq + x reads each tap at a fixed offset from
+    t: one long loop per output channel computes each output as one sum of its 9 products in
+    (i, j) order (columns x >= wo of each row are computed and dropped)."""
+    n, c_in, hp, wp = xp.shape
+    c_out = w.shape[0]
+    mult = c_out // c_in
+    if ho == 1:             # a stride never taken (one output): 1 keeps the buffer small
+        sh = 1
+    if wo == 1:
+        sw = 1
+    hq = (hp + sh - 1) // sh
+    wq = (wp + sw - 1) // sw
+    split = sh > 1 or sw > 1
+    # tap (i, j) reads phase plane (i*dh % sh, j*dw % sw) from row i*dh // sh, column
+    # j*dw // sw: its offset in the flattened planes
+    offs = np.empty(9, dtype=np.int64)
+    for i in range(3):
+        for j in range(3):
+            plane = ((i * dh) % sh) * sw + (j * dw) % sw
+            offs[3 * i + j] = (plane * hq + (i * dh) // sh) * wq + (j * dw) // sw
+    o0, o1, o2, o3, o4, o5, o6, o7, o8 = offs[0], offs[1], offs[2], offs[3], offs[4], \
+        offs[5], offs[6], offs[7], offs[8]
+    length = (ho - 1) * wq + wo
+    # allocated once (a per-channel allocation costs as much as a small plane's work);
+    # unfilled entries of the phase planes are read only for dropped columns
+    ph = np.empty((sh, sw, hq, wq) if split else (1, 1, 1, 1), dtype=xp.dtype)
+    acc = np.empty(length, dtype=xp.dtype)
+    for job in range(n * c_in):
+        s = job // c_in
+        ci = job % c_in
+        src = xp[s, ci]
+        if split and sw == 2:
+            half = wp // 2
+            for r in range(hp):
+                row = src[r]
+                d0 = ph[r % sh, 0, r // sh]
+                d1 = ph[r % sh, 1, r // sh]
+                for q in range(half):       # both column phases in one pass over the row
+                    d0[q] = row[2 * q]
+                    d1[q] = row[2 * q + 1]
+                if wp % 2:
+                    d0[half] = row[wp - 1]
+            f = ph.ravel()
+        elif split:
+            for pr in range(sh):
+                for pc in range(sw):
+                    m = (wp - pc + sw - 1) // sw
+                    for rr in range(hq):
+                        r = rr * sh + pr
+                        if r >= hp:
+                            break
+                        row = src[r]
+                        dst = ph[pr, pc, rr]
+                        for q in range(m):
+                            dst[q] = row[q * sw + pc]
+            f = ph.ravel()
+        else:
+            f = src.ravel()
+        for co in range(ci * mult, (ci + 1) * mult):
+            k = w[co, 0]
+            w0, w1, w2 = k[0, 0], k[0, 1], k[0, 2]
+            w3, w4, w5 = k[1, 0], k[1, 1], k[1, 2]
+            w6, w7, w8 = k[2, 0], k[2, 1], k[2, 2]
+            f0, f1, f2, f3, f4 = f[o0:], f[o1:], f[o2:], f[o3:], f[o4:]
+            f5, f6, f7, f8 = f[o5:], f[o6:], f[o7:], f[o8:]
+            for t in range(length):
+                acc[t] = f0[t] * w0 + f1[t] * w1 + f2[t] * w2 + f3[t] * w3 + f4[t] * w4 \
+                    + f5[t] * w5 + f6[t] * w6 + f7[t] * w7 + f8[t] * w8
+            for r in range(ho):
+                dst = y[s, co, r]
+                a = acc[r * wq:]
+                for x in range(wo):
+                    dst[x] = a[x]
+
+
+
+
+def depthwise(xp, w, sh, sw, dh, dw, ho, wo, post=None):
+    """The fast depthwise convolution: 3x3 kernels by depthwise3x3_into, others by
+    depthwise_fast; ``post`` (a Post) after each sample, while it is in cache."""
+    xp = np.ascontiguousarray(xp)
+    n = xp.shape[0]
+    kh, kw = w.shape[2], w.shape[3]
+    if kh != 3 or kw != 3:
+        return depthwise_post(xp, w, sh, sw, dh, dw, ho, wo, post)
+    y = np.empty((n, w.shape[0], ho, wo), dtype=xp.dtype)
+    if post is None:
+        depthwise3x3_into(xp, w, sh, sw, dh, dw, ho, wo, y)
+        return y
+    for s in range(n):
+        depthwise3x3_into(xp[s:s + 1], w, sh, sw, dh, dw, ho, wo, y[s:s + 1])
+        post.apply(y, s)
     return y

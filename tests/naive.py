@@ -300,6 +300,36 @@ def _dropout_twin(xs, ws, attrs):
     return xs[0]
 
 
+def run_graph(model, x, weights):
+    """Every layer of a built model through its twin, in spec order (x: the input batch,
+    weights: execute.model_weights's list); returns {layer name: output}."""
+    outs = {model.layers[0].name: x}
+    for i, layer in enumerate(model.layers[1:], start=1):
+        xs = [outs[n] for n in layer.inputs]
+        outs[layer.name] = TWINS[layer.op.name](xs, weights[i], layer.attrs)
+    return outs
+
+
+def epilogue(y, bias=None, bn=None, clip1=None, res=None, rscale=1.0, res_first=True,
+             clip2=None):
+    """A fused epilogue the long way, stage after stage (kernels.Post's order): y + bias;
+    batch norm (gamma, beta, mean, var, eps); clip1 (lo, hi); the residual add (res + rscale*y
+    when res_first, else y + rscale*res); clip2."""
+    c = y.shape[1]
+    out = np.array(y, dtype=np.float64)
+    if bias is not None:
+        out = out + np.asarray(bias).reshape(1, c, 1, 1)
+    if bn is not None:
+        out = batch_norm(out, *bn)
+    if clip1 is not None:
+        out = np.minimum(np.maximum(out, clip1[0]), clip1[1])
+    if res is not None:
+        out = res + rscale * out if res_first else out + rscale * res
+    if clip2 is not None:
+        out = np.minimum(np.maximum(out, clip2[0]), clip2[1])
+    return out
+
+
 def _merge_families():
     import importlib
     import pkgutil

@@ -129,15 +129,19 @@ class Conv2D(Op):
                 epilogue_ops(a, outputs))
 
     @staticmethod
-    def forward(xs, ws, a, counting):
+    def forward(xs, ws, a, counting, post=None):
+        """``post``: a kernels.Post the executor fuses into the output pass (layers that follow
+        this one), given only when the own activation is linear; never in counting mode."""
         k = _kernels()
         xp, ho, wo = padded_input(xs[0], a)
         args = (a.strides_h, a.strides_w, a.dilation_h, a.dilation_w, a.groups, ho, wo)
         if counting:
             y, n = k.conv2d_direct(xp, ws[0], *args)
-        else:
-            y, n = k.conv2d_gemm(xp, ws[0], *args), 0
-        return epilogue(y, ws, a), n
+            return epilogue(y, ws, a), n
+        p = k.own_post(ws[-1] if a.bias else None, FUSED[a.activation].name, post)
+        if p is None:
+            return epilogue(k.conv2d_gemm(xp, ws[0], *args), ws, a), 0
+        return k.conv2d_gemm(xp, ws[0], *args, post=p), 0
 
 
 # ----------------------------------------------------------------------------- depthwise
@@ -186,16 +190,19 @@ class DepthwiseConv2D(Op):
         return cmul3(outputs, a.kernel_h, a.kernel_w), epilogue_ops(a, outputs)
 
     @staticmethod
-    def forward(xs, ws, a, counting):
+    def forward(xs, ws, a, counting, post=None):
+        """``post``: as Conv2D.forward."""
         k = _kernels()
         xp, ho, wo = padded_input(xs[0], a)
         args = (a.strides_h, a.strides_w, a.dilation_h, a.dilation_w)
         if counting:
             # depthwise = grouped convolution with one group per input channel
             y, n = k.conv2d_direct(xp, ws[0], *args, xp.shape[1], ho, wo)
-        else:
-            y, n = k.depthwise_fast(xp, ws[0], *args, ho, wo), 0
-        return epilogue(y, ws, a), n
+            return epilogue(y, ws, a), n
+        p = k.own_post(ws[-1] if a.bias else None, FUSED[a.activation].name, post)
+        if p is None:
+            return epilogue(k.depthwise(xp, ws[0], *args, ho, wo), ws, a), 0
+        return k.depthwise(xp, ws[0], *args, ho, wo, post=p), 0
 
 
 # ----------------------------------------------------------------------------- separable
@@ -253,7 +260,8 @@ class SeparableConv2D(Op):
         return cadd(depthwise, pointwise), epilogue_ops(a, volume(y))
 
     @staticmethod
-    def forward(xs, ws, a, counting):
+    def forward(xs, ws, a, counting, post=None):
+        """``post``: as Conv2D.forward (applied after the pointwise step)."""
         k = _kernels()
         xp, ho, wo = padded_input(xs[0], a)
         args = (a.strides_h, a.strides_w, a.dilation_h, a.dilation_w)
@@ -261,8 +269,11 @@ class SeparableConv2D(Op):
             mid, n1 = k.conv2d_direct(xp, ws[0], *args, xp.shape[1], ho, wo)
             y, n2 = k.conv2d_direct(mid, ws[1], 1, 1, 1, 1, 1, ho, wo)
             return epilogue(y, ws, a), n1 + n2
-        mid = k.depthwise_fast(xp, ws[0], *args, ho, wo)
-        return epilogue(k.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo), ws, a), 0
+        mid = k.depthwise(xp, ws[0], *args, ho, wo)
+        p = k.own_post(ws[-1] if a.bias else None, FUSED[a.activation].name, post)
+        if p is None:
+            return epilogue(k.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo), ws, a), 0
+        return k.conv2d_gemm(mid, ws[1], 1, 1, 1, 1, 1, ho, wo, post=p), 0
 
 
 # ----------------------------------------------------------------------------- dense

@@ -101,11 +101,15 @@ class Add(Elementwise):
         return _elementwise_counts(ins, y, 1 + a.has_scale)
 
     @staticmethod
-    def forward(xs, ws, a, counting):
+    def forward(xs, ws, a, counting, post=None):
+        """``post``: a kernels.Post with only a clip (the relu after this add, fused by the
+        executor for two same-shape inputs)."""
         rest = xs[1]
         for x in xs[2:]:
             rest = rest + x
         scale = a.scale if a.scale is not None else 1.0
+        if post is not None:
+            return _kernels().add_scaled_clip(xs[0], rest, scale, post.lo1, post.hi1), 0
         if xs[0].shape == rest.shape:
             return _kernels().add_scaled(xs[0], rest, scale), 0
         return xs[0] + (rest if scale == 1.0 else scale * rest), 0
