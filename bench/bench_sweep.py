@@ -9,7 +9,7 @@ Measured on one core (the process is pinned to one CPU, NUMBA_NUM_THREADS=1, tor
 3. one network analysed as it grows from 10 to 100,000 layers (synthetic specs generated in
    memory, loaded with ``costcalc.spec.load_text``): time per layer at each size;
 4. costcalc's analysis of one network next to PyTorch's ``FlopCounterMode``, which must execute
-   the model to count (the oracle's translation in tests/torch_oracle.py; same network, input
+   the model to count (the oracle's translation in costcalc/oracle/; same network, input
    and run), as a ratio; and whether the two FLOP counts agree.
 
 Results (with machine facts and versions) go to reports/performance.md between the markers
@@ -238,7 +238,7 @@ def bench_depth(quick):
 def bench_torch(nets, reps):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    import torch_oracle
+    from costcalc import oracle as torch_oracle
     torch.set_num_threads(1)
     rows = []
     for name in nets:
@@ -328,7 +328,7 @@ def render(facts, res_rows, res_layers, recomputed, struct_rows, depth_rows, tor
                    f"{t_torch * 1e3:.1f} | **{t_torch / t_cc:.1f}x** | "
                    f"{t_torch / t_loaded:.0f}x | {agree} |")
     out += ["", "Same process, same network and input (batch 1, float32); medians. PyTorch runs "
-            "the forward pass of the oracle graph (tests/torch_oracle.py; its weight set-up is "
+            "the forward pass of the oracle graph (costcalc/oracle/; its weight set-up is "
             "not timed) under `torch.utils.flop_counter.FlopCounterMode`, which counts 2 FLOPs "
             "per multiply-add of convolutions and matrix products: \"FLOPs agree\" compares that "
             "with 2 x costcalc's conv and dense MACs. Ratio = PyTorch time / costcalc time "

@@ -240,8 +240,10 @@ def sweep_cmd(name, sets, input_shape, resolution, confirm, progress, fmt):
               help="Counting mode: loop kernels count every multiply they execute.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--no-fuse", "no_fuse", is_flag=True, help="One layer at a time (each layer's "
+              "own time); default: batch norm, ReLU and residual adds in the convolution's pass.")
 @format_option
-def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt):
+def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, no_fuse, fmt):
     """Run a spec's forward pass on real tensors: time, GFLOP/s, executed MACs per layer."""
     from .execute import run
     from .render import render_run
@@ -258,7 +260,7 @@ def run_cmd(name, sets, input_shape, batch, seed, dtype, counting, progress, fmt
 
     try:
         result = run(name, _parse_sets(sets), input_shape, batch, seed, dtype, counting,
-                     tick if show else None)
+                     tick if show else None, fuse=not no_fuse)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -328,22 +328,28 @@ def run_dict(r) -> dict:
         "peak_activations_measured": r.peak_measured,
         "peak_activations_analytic": r.peak_analytic, "checksum": r.checksum,
         "layers": [{"name": x.name, "op": x.op, "output_shape": list(x.output_shape),
-                    "macs": x.macs, "executed_macs": x.executed_macs, "seconds": x.seconds}
-                   for x in r.layers],
+                    "macs": x.macs, "executed_macs": x.executed_macs, "seconds": x.seconds,
+                    "fused_into": x.fused_into} for x in r.layers],
     }
 
 
 def render_run(r, fmt="table") -> str:
     if fmt == "json":
         return dumps(run_dict(r))
+    fused = any(x.fused_into for x in r.layers)
     headers = ["layer", "op", "output (CxHxW)", "MACs"] + (["executed MACs"] if r.counting
                                                              else []) + ["ms", "GFLOP/s"]
+    headers += ["computed in"] if fused else []
     rows = []
     for x in r.layers:
         row = [x.name, x.op, shape_text(x.output_shape), x.macs]
         if r.counting:
             row.append(x.executed_macs)
-        row += [round(x.seconds * 1e3, 3), round(x.gflops, 2) if x.macs else None]
+        if x.fused_into:          # its time is in the convolution's row
+            row += [None, None, x.fused_into]
+        else:
+            row += [round(x.seconds * 1e3, 3), round(x.gflops, 2) if x.macs else None]
+            row += [None] if fused else []
         rows.append(row)
     if fmt == "csv":
         return table(headers, rows, "csv")
@@ -357,7 +363,12 @@ def render_run(r, fmt="table") -> str:
         verdict = "equal" if executed == t["macs"] else "DIFFER"
         lines.append(f"Executed MACs {executed:,} vs analytic {t['macs']:,}: {verdict}")
     verdict = "equal" if r.peak_measured == r.peak_analytic else "DIFFER"
-    lines.append(f"Peak live activations: measured {r.peak_measured:,} vs analytic "
-                 f"{r.peak_analytic:,} elements: {verdict}")
+    if fused:
+        lines.append(f"{sum(1 for x in r.layers if x.fused_into)} layers were computed in the "
+                     "output pass of an earlier layer (a convolution, or an add for its ReLU: "
+                     "\"computed in\", whose row holds their time); --no-fuse runs every layer on "
+                     "its own.")
+    lines.append(f"Peak live activations (every layer's output stored, in spec order): executor "
+                 f"{r.peak_measured:,} vs analytic {r.peak_analytic:,} elements: {verdict}")
     lines.append(f"Output checksum (sum of the output): {r.checksum:.6g}")
     return "\n".join(lines)

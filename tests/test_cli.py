@@ -151,3 +151,19 @@ def test_run_counting_mode_reports_equal(run_cli):
     # 7*7*16*192 + 7*7*32*5*5*16: same padding keeps 7x7
     assert d["executed_macs"] == d["macs"] == 7 * 7 * 16 * 192 + 7 * 7 * 32 * 25 * 16
     assert d["peak_activations_measured"] == d["peak_activations_analytic"]
+
+
+def test_run_shows_fused_layers_and_no_fuse_runs_each_layer(run_cli):
+    import json
+    code, out, err = run_cli("run", "resnet18", "--input", "3x33x33", "--format", "json")
+    assert code == 0, err
+    layers = {x["name"]: x for x in json.loads(out)["layers"]}
+    # conv1: conv -> batch norm -> relu, each the only reader of the one before
+    assert layers["conv1_bn"]["fused_into"] == layers["conv1_relu"]["fused_into"] == "conv1_conv"
+    assert layers["conv1_bn"]["seconds"] == 0.0 and layers["conv1_conv"]["fused_into"] is None
+    code, out, _ = run_cli("run", "resnet18", "--input", "3x33x33")
+    assert code == 0 and "computed in" in out and "--no-fuse runs every layer" in out
+    code, out, _ = run_cli("run", "resnet18", "--input", "3x33x33", "--no-fuse", "--format",
+                           "json")
+    assert code == 0 and all(x["fused_into"] is None and x["seconds"] > 0
+                             for x in json.loads(out)["layers"])
