@@ -615,16 +615,9 @@ def clip_relu(x, lo, hi):
 
 @njit(cache=True)
 def add_scaled(xs0, xs1, scale):
-    flat0 = xs0.ravel()
-    flat1 = xs1.ravel()
-    out = np.empty_like(flat0)
-    if scale == 1.0:
-        for i in range(flat0.size):
-            out[i] = flat0[i] + flat1[i]
-    else:
-        for i in range(flat0.size):
-            out[i] = flat0[i] + scale * flat1[i]
-    return out.reshape(xs0.shape)
+    """xs0 + scale * xs1: add_scaled_clip with no clip (a clip to +-inf keeps every value,
+    NaN too)."""
+    return add_scaled_clip(xs0, xs1, scale, -np.inf, np.inf)
 
 
 @njit(cache=True)
