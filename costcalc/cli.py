@@ -388,7 +388,9 @@ def report(names, out_dir, check, html_dir, measure, sets):
     if measure:
         if names:
             raise UsageError("--measure records the contrast reports' cases; give no spec names")
+        from .report import check_target
         from .timing import measure as measure_cases
+        check_target(out)            # before a minute of measuring, not after
         record = measure_cases(progress=lambda i, n, key: click.echo(
             f"measuring {i + 1}/{n}: {key}", err=True))
     written = write(out, names, record)

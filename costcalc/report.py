@@ -10,6 +10,7 @@ to carry the data's digest: costcalc/charts.py). ``reports/performance.md`` is t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from . import mermaid
@@ -369,6 +370,21 @@ def prepare_dir(out: Path, what: str = "the reports") -> None:
     except OSError as exc:
         raise ReportWriteError(f"cannot create the folder '{exc.filename or out}': "
                                f"{_os_reason(exc)}; expected a writable place") from None
+
+
+def check_target(out: Path, what: str = "the reports") -> None:
+    """Before a long computation (report --measure): the folder is one prepare_dir() can make
+    or use, checked without creating anything (a file in the way, no writable ancestor)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportWriteError(f"cannot write {what} to '{out}': it is a file, not a folder; "
+                               "expected a folder (or a path to create)")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ReportWriteError(f"cannot create or write the folder '{out}': '{probe}' is not a "
+                               "writable folder; expected a writable place")
 
 
 def write(out_dir, names=None, measure=None) -> list[str]:

@@ -313,3 +313,15 @@ def test_a_network_report_shows_its_recorded_time_by_hand():
     assert got["conv2d"] == pytest.approx(100 * convs / n, rel=1e-5)
     assert "resnet50-roofline-measured" in charts_ and "### Measured on this machine" in text
     assert "### Measured" not in report.spec_report("resnet50", [], {}, None)
+
+
+def test_report_measure_checks_the_folder_before_measuring(tmp_path, run_cli, monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("measured before checking the folder")
+    monkeypatch.setattr(timing, "measure", never)
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    for out in (f, f / "sub"):
+        code, stdout, err = run_cli("report", "--measure", "--out", str(out))
+        assert code == 2 and stdout == "" and str(f) in err and "Traceback" not in err
+    assert f.read_text() == "x" and list(tmp_path.iterdir()) == [f]
