@@ -361,9 +361,7 @@ def prepare_dir(out: Path, what: str = "the reports") -> None:
     """The output folder, created if needed; a file in the way or an OS error is one clear
     ReportWriteError (the markdown and the HTML reports share this)."""
     try:
-        if out.exists() and not out.is_dir():
-            raise ReportWriteError(f"cannot write {what} to '{out}': it is a file, not a "
-                                   "folder; expected a folder (or a path to create)")
+        check_target(out, what)
         out.mkdir(parents=True, exist_ok=True)
     except ReportWriteError:
         raise
