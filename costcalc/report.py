@@ -381,7 +381,7 @@ def check_target(out: Path, what: str = "the reports") -> None:
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ReportWriteError(f"cannot create or write the folder '{out}': '{probe}' is not a "
+        raise ReportWriteError(f"cannot create the folder '{out}': '{probe}' is not a "
                                "writable folder; expected a writable place")
 
 
