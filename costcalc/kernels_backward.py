@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import dense_direct, im2col
+from .kernels import conv2d_direct, conv2d_gemm, dense_direct, im2col
 from .kernels_norm import group_stats
 
 
@@ -147,29 +147,12 @@ def dense_weight_grad_direct(x, g):
 
 
 # ----------------------------------------------------------------------------- transposed conv
-@njit(cache=True)
 def conv_transpose_input_grad_direct(gfull, w, sh, sw, dh, dw, groups, h, wd):
     """Input gradient of a transposed convolution from the gradient of its full (uncropped)
-    output: every input element gathers g at each tap it was scattered to. (dx, multiplies)."""
-    n = gfull.shape[0]
-    c_in, og, kh, kw = w.shape
-    cg = c_in // groups
-    dx = np.zeros((n, c_in, h, wd), dtype=gfull.dtype)
-    count = 0
-    for s in range(n):
-        for ci in range(c_in):
-            base = (ci // cg) * og
-            for iy in range(h):
-                for ix in range(wd):
-                    acc = 0.0
-                    for o in range(og):
-                        for i in range(kh):
-                            r = iy * sh + i * dh
-                            for j in range(kw):
-                                acc += gfull[s, base + o, r, ix * sw + j * dw] * w[ci, o, i, j]
-                                count += 1
-                    dx[s, ci, iy, ix] = acc
-    return dx, count
+    output: every input element gathers g at each tap it was scattered to, which is the
+    forward's counting convolution (kernels.conv2d_direct) of gfull with the kernel read as
+    (C_in, C_out/groups, kh, kw). (dx, multiplies)."""
+    return conv2d_direct(gfull, w, sh, sw, dh, dw, groups, h, wd)
 
 
 def conv_transpose_weight_grad_direct(x, gfull, kh, kw, sh, sw, dh, dw, groups):
@@ -180,37 +163,15 @@ def conv_transpose_weight_grad_direct(x, gfull, kh, kw, sh, sw, dh, dw, groups):
 
 
 def conv_transpose_input_grad(gfull, w, sh, sw, dh, dw, groups, h, wd):
-    """Fast path: per sample and group, im2col of the full output gradient (og*kh*kw, h*wd)
-    and one product with the kernel (cg, og*kh*kw)."""
-    n = gfull.shape[0]
-    c_in, og, kh, kw = w.shape
-    cg = c_in // groups
-    k = og * kh * kw
-    gfull = np.ascontiguousarray(gfull)
-    w2 = np.ascontiguousarray(w).reshape(c_in, k)
-    dx = np.empty((n, c_in, h * wd), dtype=gfull.dtype)
-    cols = np.empty((k, h * wd), dtype=gfull.dtype)
-    for s in range(n):
-        for gr in range(groups):
-            im2col(gfull[s, gr * og:(gr + 1) * og], kh, kw, sh, sw, dh, dw, h, wd, cols)
-            dx[s, gr * cg:(gr + 1) * cg] = w2[gr * cg:(gr + 1) * cg] @ cols
-    return dx.reshape(n, c_in, h, wd)
+    """Fast path of conv_transpose_input_grad_direct: a convolution of the full output gradient
+    with the kernel read as (C_in, C_out/groups, kh, kw), the forward's conv2d_gemm."""
+    return conv2d_gemm(gfull, w, sh, sw, dh, dw, groups, h, wd)
 
 
 def conv_transpose_weight_grad(x, gfull, kh, kw, sh, sw, dh, dw, groups):
-    n, c_in, h, wd = x.shape
-    og = gfull.shape[1] // groups
-    cg = c_in // groups
-    k = og * kh * kw
-    gfull = np.ascontiguousarray(gfull)
-    x = np.ascontiguousarray(x)
-    dw2 = np.zeros((c_in, k), dtype=gfull.dtype)
-    cols = np.empty((k, h * wd), dtype=gfull.dtype)
-    for s in range(n):
-        for gr in range(groups):
-            im2col(gfull[s, gr * og:(gr + 1) * og], kh, kw, sh, sw, dh, dw, h, wd, cols)
-            dw2[gr * cg:(gr + 1) * cg] += x[s, gr * cg:(gr + 1) * cg].reshape(cg, h * wd) @ cols.T
-    return dw2.reshape(c_in, og, kh, kw)
+    """Fast path of conv_transpose_weight_grad_direct: the convolution's kernel gradient with
+    the same roles swapped (x plays the output gradient, gfull the padded input)."""
+    return conv2d_weight_grad(gfull, x, kh, kw, sh, sw, dh, dw, groups)
 
 
 # ----------------------------------------------------------------------------- per channel sums
